@@ -1,0 +1,46 @@
+# kd: `make reproduce` executes every numbered notebook; `make test` runs the unit tests,
+# nbval and a papermill smoke run. Each target sets itself up (idempotently).
+#   make reproduce [PROFILE=smoke|cpu|paper] [NB=10]      make test      make data
+PYTHON      ?= $(shell command -v python3.11 || command -v python3)
+VENV        := .venv
+PY          := $(VENV)/bin/python
+PROFILE     ?= cpu
+NB          ?=
+DATA_MIRROR ?= ../shared/data
+REPO_URL    ?= https://github.com/kd-reproductions/kd
+KERNEL      := kd
+export REPO_URL
+
+.PHONY: all env data reproduce test unit nbval smoke bench clean
+
+all: test
+
+env: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "Python (kd)" >/dev/null
+	touch $@
+
+# the offline mirror when DATA_MIRROR holds one, else torchvision's download
+data: env
+	$(PY) -m kd data $(if $(wildcard $(DATA_MIRROR)/restore.py),--mirror $(DATA_MIRROR),--download)
+
+reproduce: env data
+	$(PY) -m kd reproduce --profile $(PROFILE) $(if $(NB),--nb $(NB))
+
+unit: env data
+	$(PY) -m pytest tests
+
+nbval: env data
+	KD_PROFILE=smoke $(PY) -m pytest -p no:cacheprovider --nbval-lax --nbval-kernel-name $(KERNEL) notebooks
+
+smoke: env data
+	$(PY) -m kd reproduce --profile smoke
+
+test: unit nbval smoke
+
+clean:
+	rm -rf build runs .pytest_cache

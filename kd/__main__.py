@@ -1,0 +1,45 @@
+"""Command line: `python -m kd data ...` puts the datasets under data/;
+`python -m kd reproduce ...` executes the numbered notebooks with papermill."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def data_main(argv: list[str]) -> int:
+    from .data import DATASETS, fetch
+    parser = argparse.ArgumentParser(prog="python -m kd data",
+                                     description="Put the datasets under data/.")
+    parser.add_argument("names", nargs="*", default=["mnist", "cifar10", "cifar100"])
+    parser.add_argument("--mirror", type=Path, default=None,
+                        help="folder of an offline mirror holding restore.py (used when present)")
+    parser.add_argument("--download", action="store_true",
+                        help="download with torchvision when no mirror is used")
+    args = parser.parse_args(argv)
+    for name in args.names:
+        if name not in DATASETS:
+            parser.error(f"dataset {name!r} is unknown; allowed: {', '.join(DATASETS)}")
+    missing = fetch(args.names, args.mirror, args.download)
+    if missing:
+        print(f"not available here: {', '.join(missing)}; the notebooks that need them say so "
+              f"and use the substitute their first cell names")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    commands = {"data": data_main}
+    try:
+        from .reproduce import main as reproduce_main
+        commands["reproduce"] = reproduce_main
+    except ImportError:      # papermill is an extra: without it, only `data` is offered
+        pass
+    if not argv or argv[0] not in commands:
+        print(f"usage: python -m kd {{{','.join(commands)}}} ...", file=sys.stderr)
+        return 2
+    return commands[argv[0]](argv[1:])
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,195 @@
+"""Plain dataclass configs. A run is a pure function of its RunConfig: the cache key is a hash
+of the whole config (teacher included) and of the concrete data it resolves to.
+
+Every config checks itself when it is made, so a bad value fails with a ValueError that
+names the parameter and the allowed values before any work starts.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any
+
+PROFILES = ("smoke", "cpu", "paper")
+OPTIMIZERS = ("sgd", "adam")
+SCHEDULES = ("constant", "step", "cosine", "onecycle", "exp")
+PRECISIONS = ("auto", "fp32", "bf16")
+# bump when a change to kd alters what a finished run would produce
+CACHE_VERSION = 1
+
+
+def _allowed(name: str, value: Any, allowed: tuple) -> None:
+    if value not in allowed:
+        raise ValueError(f"{name}={value!r} is not allowed; allowed: {', '.join(map(str, allowed))}")
+
+
+def _require(ok: bool, message: str) -> None:
+    if not ok:
+        raise ValueError(message)
+
+
+def check_profile(profile: str) -> str:
+    _allowed("profile", profile, PROFILES)
+    return profile
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """A dataset and the transforms of its training split, applied in this order:
+    `holdout` images set aside (a seeded draw), the first `per_class` images of every class,
+    the classes in `leave_out` removed, power-law class imbalance `imbalance_gamma`
+    (sarfraz IV-C, largest class 5000, smallest 250), uniform label noise at rate
+    `label_noise` (sarfraz IV-B). `augment` None means the dataset's default (crop + flip
+    for CIFAR, none for MNIST)."""
+    name: str = "mnist"
+    holdout: int = 0
+    per_class: int | None = None
+    leave_out: tuple[int, ...] = ()
+    imbalance_gamma: float | None = None
+    label_noise: float = 0.0
+    augment: bool | None = None
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        from .data import DATASETS
+        _allowed("dataset", self.name, DATASETS)
+        object.__setattr__(self, "leave_out", tuple(sorted(self.leave_out)))
+        _require(self.holdout >= 0, f"holdout={self.holdout} must be >= 0")
+        _require(self.per_class is None or self.per_class >= 1,
+                 f"per_class={self.per_class} would leave an empty subset; it must be >= 1 or None")
+        _require(self.imbalance_gamma is None or self.imbalance_gamma > 0,
+                 f"imbalance_gamma={self.imbalance_gamma} must be > 0 or None")
+        _require(0.0 <= self.label_noise < 1.0,
+                 f"label_noise={self.label_noise} must be in [0, 1)")
+
+    @property
+    def augmented(self) -> bool:
+        return self.name != "mnist" if self.augment is None else self.augment
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """A network by name (see kd.models.MODELS) and the options its builder reads."""
+    arch: str = "mlp"
+    hidden: tuple[int, ...] = ()
+    dropout: float = 0.0
+    input_dropout: float = 0.0
+
+    def __post_init__(self) -> None:
+        from .models import MODELS
+        _allowed("model", self.arch, tuple(sorted(MODELS)))
+        object.__setattr__(self, "hidden", tuple(self.hidden))
+        _require(all(h >= 1 for h in self.hidden), f"hidden={self.hidden}: sizes must be >= 1")
+        for name in ("dropout", "input_dropout"):
+            value = getattr(self, name)
+            _require(0.0 <= value < 1.0, f"{name}={value} must be in [0, 1)")
+
+
+@dataclass(frozen=True)
+class MethodConfig:
+    """A distillation method by name (see kd.distill.METHODS) and its hyper-parameters."""
+    name: str = "ce"
+    T: float = 4.0
+    alpha: float = 0.9
+
+    def __post_init__(self) -> None:
+        from .distill import METHODS
+        _allowed("method", self.name, tuple(METHODS))
+        _require(self.T > 0, f"T={self.T} must be > 0 (the softmax temperature)")
+        _require(0.0 <= self.alpha <= 1.0, f"alpha={self.alpha} must be in [0, 1]")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation. `milestones` are epochs at which a step schedule multiplies the rate by
+    `gamma`; `exp` multiplies it by `gamma` every epoch. `precision` "auto" is bf16 autocast
+    on CUDA and float32 on the CPU."""
+    epochs: int = 1
+    batch_size: int = 128
+    optimizer: str = "sgd"
+    lr: float = 0.1
+    momentum: float = 0.9
+    nesterov: bool = False
+    weight_decay: float = 0.0
+    schedule: str = "constant"
+    milestones: tuple[int, ...] = ()
+    gamma: float = 0.1
+    precision: str = "auto"
+    compile: bool = False
+
+    def __post_init__(self) -> None:
+        _require(self.epochs >= 1, f"epochs={self.epochs} must be >= 1")
+        _require(self.batch_size >= 1, f"batch_size={self.batch_size} must be >= 1")
+        _allowed("optimizer", self.optimizer, OPTIMIZERS)
+        _allowed("schedule", self.schedule, SCHEDULES)
+        _allowed("precision", self.precision, PRECISIONS)
+        _require(self.lr > 0, f"lr={self.lr} must be > 0")
+        _require(0.0 <= self.momentum < 1.0, f"momentum={self.momentum} must be in [0, 1)")
+        _require(self.weight_decay >= 0, f"weight_decay={self.weight_decay} must be >= 0")
+        _require(self.gamma > 0, f"gamma={self.gamma} must be > 0")
+        object.__setattr__(self, "milestones", tuple(self.milestones))
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything that determines a trained model: data, network, method, optimisation,
+    seed and, for methods that distil from one, the teacher's own RunConfig."""
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    method: MethodConfig = field(default_factory=MethodConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    seed: int = 0
+    teacher: "RunConfig | None" = None
+
+    def __post_init__(self) -> None:
+        from .distill import METHODS
+        needs = METHODS[self.method.name].uses_teacher
+        _require(not needs or self.teacher is not None,
+                 f"method={self.method.name!r} distils from a teacher: give teacher=RunConfig(...)")
+        _require(needs or self.teacher is None,
+                 f"method={self.method.name!r} uses no teacher, but teacher= was given")
+        _require(self.teacher is None or self.teacher.data.name == self.data.name,
+                 f"teacher dataset {self.teacher.data.name if self.teacher else ''!r} differs "
+                 f"from the student's {self.data.name!r}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def key(self) -> str:
+        """Cache key: hash of the full config, the concrete data source and kd's cache version."""
+        from .data import source_of
+        blob = json.dumps({"config": self.to_dict(), "sources": _sources(self, source_of),
+                           "version": CACHE_VERSION}, sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    def with_(self, **changes: Any) -> "RunConfig":
+        """A copy with changes; nested fields by `section__field`, e.g. train__epochs=3."""
+        nested: dict[str, dict[str, Any]] = {}
+        flat = {}
+        for name, value in changes.items():
+            if "__" in name:
+                section, sub = name.split("__", 1)
+                nested.setdefault(section, {})[sub] = value
+            else:
+                flat[name] = value
+        for section, subchanges in nested.items():
+            known = {f.name for f in fields(getattr(self, section))}
+            unknown = set(subchanges) - known
+            _require(not unknown, f"{section} has no field(s) {sorted(unknown)}; fields: {sorted(known)}")
+            flat[section] = replace(getattr(self, section), **subchanges)
+        return replace(self, **flat)
+
+
+def _sources(cfg: RunConfig, source_of) -> list[str]:
+    chain = [source_of(cfg.data.name)]
+    return chain + (_sources(cfg.teacher, source_of) if cfg.teacher is not None else [])
+
+
+def from_dict(d: dict) -> RunConfig:
+    """Inverse of RunConfig.to_dict (lists back to tuples)."""
+    def tup(section: dict) -> dict:
+        return {k: tuple(v) if isinstance(v, list) else v for k, v in section.items()}
+    return RunConfig(data=DataConfig(**tup(d["data"])), model=ModelConfig(**tup(d["model"])),
+                     method=MethodConfig(**tup(d["method"])), train=TrainConfig(**tup(d["train"])),
+                     seed=d["seed"], teacher=from_dict(d["teacher"]) if d.get("teacher") else None)

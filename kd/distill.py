@@ -1,0 +1,102 @@
+"""Distillers: each owns the student (and teacher, if any), keeps the teacher frozen in eval
+mode, and turns a batch into the student's logits and a dict of named, weighted losses.
+The trainer sums the dict; it never asks which method it runs.
+
+Adding a method: write its loss in `losses.py`, a Distiller here, and one entry in METHODS.
+"""
+from __future__ import annotations
+
+from typing import Iterator
+
+import torch
+from torch import nn
+
+from . import losses
+from .data import Batch, DeviceLoader
+
+
+class Distiller(nn.Module):
+    """Plain training of the student with cross-entropy; the base of every method."""
+
+    uses_teacher = False
+    # True when the loss reads only the teacher's logits on the batch's own images, so that
+    # they can be computed once per image when the inputs carry no random augmentation.
+    teacher_logits_only = False
+
+    def __init__(self, student: nn.Module, teacher: nn.Module | None = None, method=None):
+        super().__init__()
+        self.student = student
+        self.teacher = teacher
+        self.method = method
+        self._teacher_cache: torch.Tensor | None = None
+        if teacher is not None:
+            teacher.requires_grad_(False)
+            teacher.eval()
+
+    def train(self, mode: bool = True) -> "Distiller":
+        super().train(mode)
+        if self.teacher is not None:
+            self.teacher.eval()
+        return self
+
+    def learnable_parameters(self) -> Iterator[nn.Parameter]:
+        """Everything the optimizer updates: the student and the method's own heads, never
+        the teacher."""
+        frozen = {id(p) for p in self.teacher.parameters()} if self.teacher is not None else set()
+        return (p for p in self.parameters() if id(p) not in frozen)
+
+    def learnable_state_dict(self) -> dict[str, torch.Tensor]:
+        """State of the student and the method's heads (what a checkpoint needs)."""
+        return {k: v for k, v in self.state_dict().items() if not k.startswith("teacher.")}
+
+    def load_learnable_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        missing, unexpected = self.load_state_dict(state, strict=False)
+        wrong = [k for k in missing if not k.startswith("teacher.")] + list(unexpected)
+        if wrong:
+            raise KeyError(f"checkpoint does not fit this distiller: {wrong[:5]}")
+
+    @torch.no_grad()
+    def cache_teacher_logits(self, loader: DeviceLoader) -> None:
+        """Teacher logits for every image of an un-augmented loader, computed once."""
+        if loader.augment:
+            raise ValueError("teacher logits can be cached only for inputs without augmentation")
+        self.teacher.eval()
+        step = 1024
+        self._teacher_cache = torch.cat([
+            self.teacher(loader.prepare(loader.images[i:i + step])).float()
+            for i in range(0, len(loader.images), step)])
+
+    def teacher_logits(self, batch: Batch) -> torch.Tensor:
+        if self._teacher_cache is not None:
+            return self._teacher_cache[batch.index]
+        with torch.no_grad():
+            return self.teacher(batch.images)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.student(images)
+
+    def forward_train(self, batch: Batch, epoch: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        logits = self.student(batch.images)
+        return logits, {"ce": losses.cross_entropy(logits, batch.labels)}
+
+
+class HintonKD(Distiller):
+    """(1 - alpha) * CE(y, s) + alpha * T^2 * KL(p_t^T || p_s^T)  (Hinton et al. 2015;
+    zhang eq. 2)."""
+
+    uses_teacher = True
+    teacher_logits_only = True
+
+    def forward_train(self, batch: Batch, epoch: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        alpha, T = self.method.alpha, self.method.T
+        logits = self.student(batch.images)
+        return logits, {
+            "ce": (1 - alpha) * losses.cross_entropy(logits, batch.labels),
+            "kd": alpha * losses.hinton_kd(logits, self.teacher_logits(batch), T),
+        }
+
+
+METHODS: dict[str, type[Distiller]] = {
+    "ce": Distiller,
+    "hinton": HintonKD,
+}

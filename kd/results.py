@@ -1,0 +1,77 @@
+"""The result file every notebook writes: results/<notebook-stem>/<profile>.json.
+
+{"notebook", "profile", "data", "rows": [{"id", "quantity", "paper", "ours", "std", "n",
+"unit"}], "claims": [{"id", "claim", "verdict", "evidence"}]}. `data` names the concrete
+data the numbers come from (e.g. "mnist", "cifar10" or "cifar10-jpeg75").
+"""
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import paths
+from .atomic import save_json
+from .config import check_profile
+
+VERDICTS = ("held", "partly", "did not hold")
+
+
+def mean_std(values: list[float]) -> tuple[float, float | None]:
+    """Mean and sample standard deviation (None for a single value)."""
+    values = [float(v) for v in values]
+    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else None)
+
+
+@dataclass
+class Report:
+    notebook: str
+    profile: str
+    data: str
+    rows: list[dict] = field(default_factory=list)
+    claims: list[dict] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        check_profile(self.profile)
+
+    def row(self, id: str, quantity: str, ours: float | list[float], paper: float | None = None,
+            unit: str = "%") -> dict:
+        """One measured quantity; a list of values (one per seed) gives mean, std and n."""
+        values = ours if isinstance(ours, (list, tuple)) else [ours]
+        if not values or not all(math.isfinite(float(v)) for v in values):
+            raise ValueError(f"row {id} / {quantity}: ours={ours!r} must be finite numbers")
+        mean, std = mean_std(values)
+        entry = {"id": id, "quantity": quantity, "paper": paper, "ours": mean, "std": std,
+                 "n": len(values), "unit": unit}
+        self.rows.append(entry)
+        return entry
+
+    def claim(self, id: str, claim: str, verdict: str, evidence: str) -> dict:
+        if verdict not in VERDICTS:
+            raise ValueError(f"verdict={verdict!r} is not allowed; allowed: {', '.join(VERDICTS)}")
+        entry = {"id": id, "claim": claim, "verdict": verdict, "evidence": evidence}
+        self.claims.append(entry)
+        return entry
+
+    def table(self, ids: tuple[str, ...] | None = None) -> str:
+        """The rows as a fixed-width text table: paper beside ours."""
+        lines = [f"{'id':<4} {'quantity':<58} {'paper':>10} {'ours':>10} {'std':>7} {'n':>3} unit"]
+        for r in self.rows:
+            if ids and r["id"] not in ids:
+                continue
+            paper = "-" if r["paper"] is None else f"{r['paper']:.4g}"
+            std = "-" if r["std"] is None else f"{r['std']:.2f}"
+            lines.append(f"{r['id']:<4} {r['quantity'][:58]:<58} {paper:>10} {r['ours']:>10.4g} "
+                         f"{std:>7} {r['n']:>3} {r['unit']}")
+        return "\n".join(lines)
+
+    def verdicts(self) -> str:
+        return "\n".join(f"{c['id']}: {c['verdict'].upper()} - {c['claim']}\n    {c['evidence']}"
+                         for c in self.claims)
+
+    def save(self) -> Path:
+        path = paths.results_dir() / self.notebook / f"{self.profile}.json"
+        save_json(path, {"notebook": self.notebook, "profile": self.profile, "data": self.data,
+                         "rows": self.rows, "claims": self.claims})
+        return path

@@ -1,0 +1,151 @@
+"""One trainer for every experiment: a Distiller, an on-device loader, an optimiser and a
+schedule. It sums the distiller's named losses and knows nothing of the method it runs.
+
+On CUDA: bf16 autocast, channels_last inputs, optional torch.compile. On the CPU: float32
+unless bf16 is asked for. Metrics are accumulated on the device and read once per epoch,
+so a step never waits for the host.
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from typing import Callable
+
+import torch
+from torch import nn
+from tqdm.std import tqdm
+
+from .config import TrainConfig
+from .data import DeviceLoader
+from .distill import Distiller
+
+
+def default_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
+    """bf16 autocast where asked ("bf16") or by default on CUDA ("auto"); else nothing."""
+    use_bf16 = precision == "bf16" or (precision == "auto" and device.type == "cuda")
+    if not use_bf16:
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=torch.bfloat16)
+
+
+def make_optimizer(params, cfg: TrainConfig) -> torch.optim.Optimizer:
+    params = list(params)
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov,
+                               weight_decay=cfg.weight_decay)
+    return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+
+def lr_factor(cfg: TrainConfig, step: int, steps_per_epoch: int) -> float:
+    """Multiplier of the base learning rate at a (global) optimiser step."""
+    epoch = step / steps_per_epoch
+    progress = step / (cfg.epochs * steps_per_epoch)
+    if cfg.schedule == "step":
+        return cfg.gamma ** sum(epoch >= m for m in cfg.milestones)
+    if cfg.schedule == "exp":
+        return cfg.gamma ** math.floor(epoch)
+    if cfg.schedule == "cosine":
+        return 0.5 * (1 + math.cos(math.pi * progress))
+    if cfg.schedule == "onecycle":   # linear warm-up over the first 25%, then linear to zero
+        return progress / 0.25 if progress < 0.25 else (1 - progress) / 0.75
+    return 1.0
+
+
+@torch.no_grad()
+def predict(model: nn.Module, loader: DeviceLoader, precision: str = "auto") -> torch.Tensor:
+    """Logits for every image of a loader, in its order (model in eval mode)."""
+    was_training = model.training
+    model.eval()
+    with autocast(loader.device, precision):
+        out = torch.cat([model(b.images).float() for b in loader.epoch(0)])
+    model.train(was_training)
+    return out
+
+
+def accuracy(model: nn.Module, loader: DeviceLoader, precision: str = "auto") -> float:
+    """Top-1 accuracy in percent."""
+    logits = predict(model, loader, precision)
+    return 100.0 * (logits.argmax(1) == loader.labels).float().mean().item()
+
+
+class NonFiniteLoss(FloatingPointError):
+    """The training loss became NaN or infinite; the message gives the epoch and step."""
+
+
+def fit(distiller: Distiller, train_loader: DeviceLoader, test_loader: DeviceLoader | None,
+        cfg: TrainConfig, seed: int, *, state: dict | None = None,
+        on_epoch_end: Callable[[dict], None] | None = None, desc: str = "train",
+        progress: bool = True) -> list[dict]:
+    """Train for cfg.epochs and return the per-epoch history.
+
+    `state` (from a checkpoint) resumes after its last finished epoch; `on_epoch_end` gets the
+    state after every epoch (history, student and optimiser state) to save a checkpoint.
+    """
+    device = train_loader.device
+    distiller.to(device)
+    if device.type == "cuda":
+        distiller.to(memory_format=torch.channels_last)
+    if distiller.teacher is not None and distiller.teacher_logits_only and not train_loader.augment:
+        distiller.cache_teacher_logits(train_loader)
+    optimizer = make_optimizer(distiller.learnable_parameters(), cfg)
+    steps = len(train_loader)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(cfg, s, steps))
+    history: list[dict] = []
+    if state is not None:
+        distiller.load_learnable_state_dict(state["distiller"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        history = list(state["history"])
+    step_fn = torch.compile(distiller.forward_train) if cfg.compile else distiller.forward_train
+    bar = tqdm(total=cfg.epochs * steps, initial=len(history) * steps, disable=not progress,
+               desc=desc, mininterval=2.0, unit="step", dynamic_ncols=True)
+    if history:
+        bar.set_postfix_str(f"resumed after epoch {len(history)}")
+
+    for epoch in range(len(history), cfg.epochs):
+        torch.manual_seed(seed * 1_000_003 + epoch)      # dropout etc.: a function of (seed, epoch)
+        distiller.train()
+        step_loss = torch.zeros(steps, device=device)
+        correct = torch.zeros((), device=device, dtype=torch.long)
+        named: dict[str, torch.Tensor] = {}
+        start = time.perf_counter()
+        for i, batch in enumerate(train_loader.epoch(epoch)):
+            with autocast(device, cfg.precision):
+                logits, losses = step_fn(batch, epoch)
+            loss = sum(losses.values())
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            step_loss[i] = loss.detach()
+            correct += (logits.detach().argmax(1) == batch.labels).sum()
+            for name, value in losses.items():
+                named[name] = named.get(name, 0) + value.detach()
+            bar.update()
+        bad = torch.nonzero(~torch.isfinite(step_loss)).flatten()
+        if len(bad):
+            first = int(bad[0])
+            raise NonFiniteLoss(f"{desc}: the loss is {step_loss[first].item()} at epoch "
+                                f"{epoch + 1}, step {first + 1} of {steps}; the run stopped")
+        seconds = time.perf_counter() - start
+        record = {"epoch": epoch + 1, "loss": step_loss.mean().item(),
+                  **{f"loss_{k}": (v / steps).item() for k, v in named.items()},
+                  "train_acc": 100.0 * correct.item() / len(train_loader.labels),
+                  "lr": optimizer.param_groups[0]["lr"], "seconds": seconds}
+        if test_loader is not None:
+            record["test_acc"] = accuracy(distiller.student, test_loader, cfg.precision)
+        history.append(record)
+        bar.set_postfix_str(f"epoch {epoch + 1} loss {record['loss']:.4f} "
+                            f"train {record['train_acc']:.2f}%"
+                            + (f" test {record['test_acc']:.2f}%" if "test_acc" in record else ""))
+        if on_epoch_end is not None:
+            on_epoch_end({"distiller": distiller.learnable_state_dict(),
+                          "optimizer": optimizer.state_dict(),
+                          "scheduler": scheduler.state_dict(), "history": history})
+    bar.close()
+    return history

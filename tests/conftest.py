@@ -1,0 +1,27 @@
+import pytest
+import torch
+
+import kd
+
+
+@pytest.fixture(autouse=True)
+def _isolated_runs(tmp_path, monkeypatch):
+    """Every test gets its own empty run cache; torch uses the machine's two cores."""
+    monkeypatch.setenv("KD_RUNS", str(tmp_path / "runs"))
+    torch.set_num_threads(2)
+
+
+@pytest.fixture(scope="session")
+def mnist() -> kd.Dataset:
+    try:
+        return kd.load("mnist", "train")
+    except kd.DatasetMissing as e:
+        pytest.fail(f"the unit tests need MNIST: {e}")
+
+
+def tiny_run(**changes) -> kd.RunConfig:
+    """A few-second MNIST run: 50 images a class, a small MLP."""
+    cfg = kd.RunConfig(data=kd.DataConfig("mnist", per_class=50),
+                       model=kd.ModelConfig("mlp", (64,)),
+                       train=kd.TrainConfig(epochs=2, batch_size=50, lr=0.05))
+    return cfg.with_(**changes)

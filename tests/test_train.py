@@ -1,0 +1,134 @@
+import json
+
+import pytest
+import torch
+
+import kd
+from kd import measure
+from kd.train import lr_factor
+
+from conftest import tiny_run
+
+
+def test_training_loss_falls_and_the_model_learns(mnist):
+    result = kd.run(tiny_run(train__epochs=4), progress=False)
+    losses = [h["loss"] for h in result.metrics["history"]]
+    assert losses[-1] < 0.5 * losses[0]
+    assert result.final_acc > 75.0          # 500 images, 4 epochs, test on all 10,000
+    assert result.metrics["data"] == "mnist" and result.metrics["train_images"] == 500
+    assert result.best_acc >= result.final_acc
+    assert 1 <= result.metrics["best_epoch"] <= 4
+
+
+def test_hinton_student_trains_from_a_teacher(mnist):
+    teacher = tiny_run(model__hidden=(128,))
+    student = tiny_run(method=kd.MethodConfig("hinton", T=4.0, alpha=0.9), teacher=teacher)
+    result = kd.run(student, progress=False)
+    losses = [h["loss_kd"] for h in result.metrics["history"]]
+    assert losses[-1] < losses[0] and result.final_acc > 60.0
+    assert kd.is_done(teacher, "cpu") and kd.is_done(student, "cpu")
+
+
+def test_same_config_same_weights_and_the_cache_is_reused(mnist, monkeypatch):
+    cfg = tiny_run(model__dropout=0.3)
+    a = kd.run(cfg, progress=False)
+    import kd.runner as run_module
+    monkeypatch.setattr(run_module, "fit", lambda *a, **k: pytest.fail("a finished run was trained again"))
+    b = kd.run(cfg, progress=False)
+    assert a.metrics == b.metrics
+    for (k, v), w in zip(a.model.state_dict().items(), b.model.state_dict().values()):
+        torch.testing.assert_close(v, w, rtol=0, atol=0)
+
+
+def test_seed_changes_the_run():
+    a, b = tiny_run(seed=0), tiny_run(seed=1)
+    assert a.key() != b.key()
+    assert kd.run(a, progress=False).final_acc != kd.run(b, progress=False).final_acc
+
+
+def test_cache_key_covers_every_part_of_the_config():
+    base = tiny_run(method=kd.MethodConfig("hinton"), teacher=tiny_run())
+    variants = [base.with_(data__per_class=51), base.with_(model__hidden=(65,)),
+                base.with_(method__T=3.0), base.with_(train__lr=0.01), base.with_(seed=3),
+                base.with_(teacher=tiny_run(seed=9))]
+    keys = {base.key()} | {v.key() for v in variants}
+    assert len(keys) == 1 + len(variants)
+    assert base.key() == tiny_run(method=kd.MethodConfig("hinton"), teacher=tiny_run()).key()
+    assert kd.config.from_dict(json.loads(json.dumps(base.to_dict()))) == base
+
+
+def test_interrupted_run_resumes_from_its_last_epoch(mnist, tmp_path, monkeypatch):
+    import kd.runner as run_module
+    cfg = tiny_run(train__epochs=3, model__dropout=0.2)
+    reference = kd.run(cfg, progress=False)
+
+    monkeypatch.setenv("KD_RUNS", str(tmp_path / "interrupted"))
+    real_fit = run_module.fit
+
+    def fit_then_crash(*args, on_epoch_end, **kwargs):
+        def save_and_stop(state):
+            on_epoch_end(state)
+            if len(state["history"]) == 2:
+                raise KeyboardInterrupt
+        return real_fit(*args, on_epoch_end=save_and_stop, **kwargs)
+
+    monkeypatch.setattr(run_module, "fit", fit_then_crash)
+    with pytest.raises(KeyboardInterrupt):
+        kd.run(cfg, progress=False)
+    assert not kd.is_done(cfg, "cpu")
+    monkeypatch.setattr(run_module, "fit", real_fit)
+    resumed = kd.run(cfg, progress=False)
+    assert [h["test_acc"] for h in resumed.metrics["history"]] == \
+        [h["test_acc"] for h in reference.metrics["history"]]
+    for v, w in zip(resumed.model.state_dict().values(), reference.model.state_dict().values()):
+        torch.testing.assert_close(v, w, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("schedule, step, expected", [
+    ("constant", 57, 1.0), ("step", 9, 1.0), ("step", 10, 0.2), ("step", 30, 0.04),
+    ("cosine", 0, 1.0), ("cosine", 50, 0.5), ("exp", 25, 0.2 ** 2),
+    ("onecycle", 0, 0.0), ("onecycle", 25, 1.0), ("onecycle", 100, 0.0),
+])
+def test_lr_schedules(schedule, step, expected):
+    cfg = kd.TrainConfig(epochs=10, schedule=schedule, milestones=(1, 3), gamma=0.2)
+    assert lr_factor(cfg, step, steps_per_epoch=10) == pytest.approx(expected)
+
+
+def test_adam_and_weight_decay_train(mnist):
+    result = kd.run(tiny_run(train__optimizer="adam", train__lr=1e-3, train__weight_decay=1e-4),
+                    progress=False)
+    assert result.final_acc > 70.0
+
+
+def test_zhang_table1_parameter_and_flop_counts():
+    teacher = kd.build(kd.ModelConfig("mlp", (1200, 1200)), 10, (1, 28, 28))
+    student = kd.build(kd.ModelConfig("mlp", (400,)), 10, (1, 28, 28))
+    x = torch.zeros(4, 1, 28, 28)
+    assert measure.count_params(teacher, include_bias=False) == 940800 + 1440000 + 12000
+    assert measure.count_params(student, include_bias=False) == 313600 + 4000
+    assert measure.count_macs(teacher, x) == 2_392_800
+    assert measure.count_macs(student, x) == 317_600
+    assert measure.count_params(teacher) == 2_392_800 + 1200 + 1200 + 10
+
+
+def test_features_on_request():
+    model = kd.build(kd.ModelConfig("mlp", (20, 10)), 10, (1, 28, 28))
+    x = torch.randn(3, 1, 28, 28)
+    out = model(x, features=True)
+    assert isinstance(out, kd.Features)
+    assert [s.shape for s in out.stages] == [(3, 20), (3, 10)]
+    torch.testing.assert_close(out.logits, model(x))
+    assert torch.equal(out.embedding, out.stages[-1])
+
+
+def test_report_writes_the_result_schema(tmp_path, monkeypatch):
+    monkeypatch.setenv("KD_ROOT", str(tmp_path))
+    report = kd.Report("10_x", "cpu", "mnist")
+    row = report.row("Z1", "student accuracy", [98.0, 98.2, 98.4], paper=98.06)
+    assert row["ours"] == pytest.approx(98.2) and row["std"] == pytest.approx(0.2) and row["n"] == 3
+    report.claim("Z1", "KD helps", "held", "+0.5")
+    saved = json.loads(report.save().read_text())
+    assert set(saved) == {"notebook", "profile", "data", "rows", "claims"}
+    assert set(saved["rows"][0]) == {"id", "quantity", "paper", "ours", "std", "n", "unit"}
+    with pytest.raises(ValueError, match="finite"):
+        report.row("Z1", "bad", float("nan"))
