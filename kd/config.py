@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import MISSING, asdict, dataclass, field, fields, is_dataclass, replace
 from typing import Any
 
 PROFILES = ("smoke", "cpu", "paper")
@@ -29,6 +29,15 @@ def _require(ok: bool, message: str) -> None:
         raise ValueError(message)
 
 
+def _coerce_floats(cfg: Any) -> None:
+    """Store whole numbers given for float fields as floats, so that T=4 and T=4.0 are one
+    config with one cache key."""
+    for f in fields(cfg):
+        value = getattr(cfg, f.name)
+        if "float" in str(f.type) and isinstance(value, int) and not isinstance(value, bool):
+            object.__setattr__(cfg, f.name, float(value))
+
+
 def check_profile(profile: str) -> str:
     _allowed("profile", profile, PROFILES)
     return profile
@@ -40,20 +49,23 @@ class DataConfig:
     `holdout` images set aside (a seeded draw), the first `per_class` images of every class,
     the classes in `leave_out` removed, power-law class imbalance `imbalance_gamma`
     (sarfraz IV-C, largest class 5000, smallest 250), uniform label noise at rate
-    `label_noise` (sarfraz IV-B). `augment` None means the dataset's default (crop + flip
-    for CIFAR, none for MNIST)."""
+    `label_noise` (sarfraz IV-B). `augment` is one of kd.data.AUGMENTATIONS; None means the
+    dataset's default ("crop_flip" for CIFAR, "none" for MNIST)."""
     name: str = "mnist"
     holdout: int = 0
     per_class: int | None = None
     leave_out: tuple[int, ...] = ()
     imbalance_gamma: float | None = None
     label_noise: float = 0.0
-    augment: bool | None = None
+    augment: str | None = None
     seed: int = 0
 
     def __post_init__(self) -> None:
-        from .data import DATASETS
+        _coerce_floats(self)
+        from .data import AUGMENTATIONS, DATASETS
         _allowed("dataset", self.name, DATASETS)
+        if self.augment is not None:
+            _allowed("augment", self.augment, AUGMENTATIONS)
         object.__setattr__(self, "leave_out", tuple(sorted(self.leave_out)))
         _require(self.holdout >= 0, f"holdout={self.holdout} must be >= 0")
         _require(self.per_class is None or self.per_class >= 1,
@@ -64,22 +76,36 @@ class DataConfig:
                  f"label_noise={self.label_noise} must be in [0, 1)")
 
     @property
-    def augmented(self) -> bool:
-        return self.name != "mnist" if self.augment is None else self.augment
+    def augmentation(self) -> str:
+        if self.augment is not None:
+            return self.augment
+        return "none" if self.name == "mnist" else "crop_flip"
 
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """A network by name (see kd.models.MODELS) and the options its builder reads."""
+    """A network by name (see kd.models.MODELS, or "timm:<name>" for a timm model) and the
+    options its builder reads: `hidden` sizes of an MLP; `blocks` per stage and `stem_stride`
+    of the CIFAR ResNet18/50 (gupta Table 2); `patch_size` of a timm vision transformer."""
     arch: str = "mlp"
     hidden: tuple[int, ...] = ()
     dropout: float = 0.0
     input_dropout: float = 0.0
+    blocks: tuple[int, ...] | None = None
+    stem_stride: int = 1
+    patch_size: int | None = None
 
     def __post_init__(self) -> None:
+        _coerce_floats(self)
         from .models import MODELS
-        _allowed("model", self.arch, tuple(sorted(MODELS)))
+        if not self.arch.startswith("timm:"):
+            _allowed("model", self.arch, tuple(sorted(MODELS)) + ("timm:<name>",))
         object.__setattr__(self, "hidden", tuple(self.hidden))
+        if self.blocks is not None:
+            object.__setattr__(self, "blocks", tuple(self.blocks))
+            _require(all(b >= 0 for b in self.blocks) and any(self.blocks),
+                     f"blocks={self.blocks}: counts must be >= 0, not all 0")
+        _require(self.stem_stride >= 1, f"stem_stride={self.stem_stride} must be >= 1")
         _require(all(h >= 1 for h in self.hidden), f"hidden={self.hidden}: sizes must be >= 1")
         for name in ("dropout", "input_dropout"):
             value = getattr(self, name)
@@ -94,6 +120,7 @@ class MethodConfig:
     alpha: float = 0.9
 
     def __post_init__(self) -> None:
+        _coerce_floats(self)
         from .distill import METHODS
         _allowed("method", self.name, tuple(METHODS))
         _require(self.T > 0, f"T={self.T} must be > 0 (the softmax temperature)")
@@ -119,6 +146,7 @@ class TrainConfig:
     compile: bool = False
 
     def __post_init__(self) -> None:
+        _coerce_floats(self)
         _require(self.epochs >= 1, f"epochs={self.epochs} must be >= 1")
         _require(self.batch_size >= 1, f"batch_size={self.batch_size} must be >= 1")
         _allowed("optimizer", self.optimizer, OPTIMIZERS)
@@ -157,9 +185,11 @@ class RunConfig:
         return asdict(self)
 
     def key(self) -> str:
-        """Cache key: hash of the full config, the concrete data source and kd's cache version."""
+        """Cache key: hash of the full config, the concrete data source and kd's cache version.
+        Fields left at their defaults are left out of the hash, so that adding a new option
+        with a default keeps the keys of the runs already made."""
         from .data import source_of
-        blob = json.dumps({"config": self.to_dict(), "sources": _sources(self, source_of),
+        blob = json.dumps({"config": _non_default(self), "sources": _sources(self, source_of),
                            "version": CACHE_VERSION}, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
@@ -179,6 +209,16 @@ class RunConfig:
             _require(not unknown, f"{section} has no field(s) {sorted(unknown)}; fields: {sorted(known)}")
             flat[section] = replace(getattr(self, section), **subchanges)
         return replace(self, **flat)
+
+
+def _non_default(cfg: Any) -> dict:
+    out = {}
+    for f in fields(cfg):
+        value = getattr(cfg, f.name)
+        default = f.default_factory() if f.default_factory is not MISSING else f.default
+        if value != default:
+            out[f.name] = _non_default(value) if is_dataclass(value) else value
+    return out
 
 
 def _sources(cfg: RunConfig, source_of) -> list[str]:

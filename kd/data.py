@@ -25,6 +25,10 @@ import torch.nn.functional as F
 from . import paths
 
 DATASETS = ("mnist", "cifar10", "cifar100", "cifar100-synthetic")
+# "crop_flip": random 32x32 crop of the 4-pixel reflect-padded image and horizontal flip (CIFAR);
+# "jitter": a random shift of up to 2 pixels each way, zero-filled, no flip (Hinton et al.
+# 2015's MNIST teacher)
+AUGMENTATIONS = ("none", "crop_flip", "jitter")
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer",
                    "dog", "frog", "horse", "ship", "truck")
 MEAN_STD = {
@@ -204,17 +208,20 @@ class Batch(NamedTuple):
     index: torch.Tensor     # positions of these images in the loader's dataset
 
 
-def crop_flip(x: torch.Tensor, pad: int, generator: torch.Generator) -> torch.Tensor:
-    """Random crop after reflect padding and random horizontal flip, for a whole batch at once:
-    one gather whose row/column indices carry each image's offset and flip."""
+def crop_flip(x: torch.Tensor, pad: int, generator: torch.Generator, flip: bool = True,
+              mode: str = "reflect") -> torch.Tensor:
+    """Random crop after padding (`mode` "reflect" or "constant" zeros) and, with `flip`,
+    random horizontal flip, for a whole batch at once: one gather whose row/column indices
+    carry each image's offset and flip."""
     b, c, h, w = x.shape
-    padded = F.pad(x, (pad, pad, pad, pad), mode="reflect")
+    padded = F.pad(x, (pad, pad, pad, pad), mode=mode)
     dy = torch.randint(0, 2 * pad + 1, (b,), generator=generator).to(x.device)
     dx = torch.randint(0, 2 * pad + 1, (b,), generator=generator).to(x.device)
-    flip = (torch.rand(b, generator=generator) < 0.5).to(x.device)
     rows = dy[:, None] + torch.arange(h, device=x.device)
     cols = dx[:, None] + torch.arange(w, device=x.device)
-    cols = torch.where(flip[:, None], cols.flip(1), cols)
+    if flip:
+        flips = (torch.rand(b, generator=generator) < 0.5).to(x.device)
+        cols = torch.where(flips[:, None], cols.flip(1), cols)
     return padded[torch.arange(b, device=x.device)[:, None, None, None],
                   torch.arange(c, device=x.device)[None, :, None, None],
                   rows[:, None, :, None], cols[:, None, None, :]]
@@ -222,11 +229,14 @@ def crop_flip(x: torch.Tensor, pad: int, generator: torch.Generator) -> torch.Te
 
 class DeviceLoader:
     """Batches of a Dataset kept on the training device as uint8: seeded shuffling per epoch,
-    batched crop/flip on the device, normalisation, channels_last for colour images."""
+    batched augmentation on the device (one of AUGMENTATIONS), normalisation, channels_last
+    for colour images."""
 
     def __init__(self, data: Dataset, batch_size: int, device: torch.device | str = "cpu", *,
-                 shuffle: bool = False, augment: bool = False, seed: int = 0,
+                 shuffle: bool = False, augment: str = "none", seed: int = 0,
                  drop_last: bool = False):
+        if augment not in AUGMENTATIONS:
+            raise ValueError(f"augment={augment!r} is not allowed; allowed: {', '.join(AUGMENTATIONS)}")
         if batch_size < 1:
             raise ValueError(f"batch_size={batch_size} must be >= 1")
         if len(data) == 0:
@@ -246,10 +256,17 @@ class DeviceLoader:
         n = len(self.labels)
         return n // self.batch_size if self.drop_last and n >= self.batch_size else -(-n // self.batch_size)
 
+    @property
+    def random(self) -> bool:
+        """Whether batches carry random augmentation (then per-image caches are not exact)."""
+        return self.augment != "none"
+
     def prepare(self, images_uint8: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         x = images_uint8.float()
-        if generator is not None:
+        if generator is not None and self.augment == "crop_flip":
             x = crop_flip(x, 4, generator)
+        elif generator is not None and self.augment == "jitter":
+            x = crop_flip(x, 2, generator, flip=False, mode="constant")
         x = x * self.scale + self.shift
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
 
@@ -262,7 +279,7 @@ class DeviceLoader:
         order = order.to(self.device)
         for step in range(len(self)):
             index = order[step * self.batch_size:(step + 1) * self.batch_size]
-            yield Batch(self.prepare(self.images[index], g if self.augment else None),
+            yield Batch(self.prepare(self.images[index], g if self.random else None),
                         self.labels[index], index)
 
     def __iter__(self) -> Iterator[Batch]:

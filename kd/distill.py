@@ -58,7 +58,7 @@ class Distiller(nn.Module):
     @torch.no_grad()
     def cache_teacher_logits(self, loader: DeviceLoader) -> None:
         """Teacher logits for every image of an un-augmented loader, computed once."""
-        if loader.augment:
+        if loader.random:
             raise ValueError("teacher logits can be cached only for inputs without augmentation")
         self.teacher.eval()
         step = 1024

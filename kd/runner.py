@@ -106,7 +106,7 @@ def run(cfg: RunConfig, *, device: torch.device | str | None = None, progress: b
         if cfg.teacher is not None else None
     distiller = METHODS[cfg.method.name](student, teacher, cfg.method)
     train_loader = DeviceLoader(train_data, cfg.train.batch_size, device, shuffle=True,
-                                augment=cfg.data.augmented, seed=cfg.seed)
+                                augment=cfg.data.augmentation, seed=cfg.seed)
     test_loader = DeviceLoader(load(cfg.data.name, "test"), EVAL_BATCH, device)
     folder.mkdir(parents=True, exist_ok=True)
     save_json(folder / "config.json", cfg.to_dict())

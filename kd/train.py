@@ -90,7 +90,7 @@ def fit(distiller: Distiller, train_loader: DeviceLoader, test_loader: DeviceLoa
     distiller.to(device)
     if device.type == "cuda":
         distiller.to(memory_format=torch.channels_last)
-    if distiller.teacher is not None and distiller.teacher_logits_only and not train_loader.augment:
+    if distiller.teacher is not None and distiller.teacher_logits_only and not train_loader.random:
         distiller.cache_teacher_logits(train_loader)
     optimizer = make_optimizer(distiller.learnable_parameters(), cfg)
     steps = len(train_loader)

@@ -87,6 +87,20 @@ def test_crop_flip_gives_crops_of_the_reflect_padded_image():
         assert any(torch.equal(out[i], c) for c in crops)
 
 
+def test_jitter_shifts_by_at_most_two_pixels_with_zero_fill_and_no_flip():
+    x = torch.zeros(200, 1, 8, 8)
+    x[:, 0, 3, 5] = 1.0                       # one lit pixel at row 3, column 5
+    out = kdata.crop_flip(x, 2, torch.Generator().manual_seed(0), flip=False, mode="constant")
+    rows, cols = torch.nonzero(out[:, 0] == 1.0, as_tuple=True)[1:]
+    assert out.sum().item() == 200             # zero fill: nothing else lights up
+    assert set(rows.tolist()) == {1, 2, 3, 4, 5} and set(cols.tolist()) == {3, 4, 5, 6, 7}
+
+
+def test_unknown_augmentation_is_refused():
+    with pytest.raises(ValueError, match="augment"):
+        kd.DataConfig("mnist", augment="rotate")
+
+
 def test_crop_flip_varies_across_the_batch():
     x = torch.rand(64, 3, 8, 8)
     out = kdata.crop_flip(x, 4, torch.Generator().manual_seed(0))
@@ -110,6 +124,6 @@ def test_device_loader_epochs_are_seeded_permutations(mnist):
 
 def test_device_loader_colour_batches_are_channels_last():
     data = kd.load("cifar100-synthetic", "train")
-    batch = next(iter(kd.DeviceLoader(data, 32, augment=True).epoch(0)))
+    batch = next(iter(kd.DeviceLoader(data, 32, augment="crop_flip").epoch(0)))
     assert batch.images.is_contiguous(memory_format=torch.channels_last)
     assert batch.images.shape == (32, 3, 32, 32)

@@ -110,4 +110,4 @@ def test_cached_teacher_logits_equal_fresh_ones(mnist):
     d.cache_teacher_logits(loader)
     torch.testing.assert_close(d.teacher_logits(batch), fresh, rtol=1e-5, atol=1e-5)
     with pytest.raises(ValueError, match="augmentation"):
-        d.cache_teacher_logits(kd.DeviceLoader(mnist.subset(torch.arange(10)), 5, augment=True))
+        d.cache_teacher_logits(kd.DeviceLoader(mnist.subset(torch.arange(10)), 5, augment="crop_flip"))

@@ -54,6 +54,7 @@ def test_cache_key_covers_every_part_of_the_config():
     keys = {base.key()} | {v.key() for v in variants}
     assert len(keys) == 1 + len(variants)
     assert base.key() == tiny_run(method=kd.MethodConfig("hinton"), teacher=tiny_run()).key()
+    assert base.with_(method__T=4).key() == base.with_(method__T=4.0).key()
     assert kd.config.from_dict(json.loads(json.dumps(base.to_dict()))) == base
 
 
