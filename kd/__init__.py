@@ -2,7 +2,8 @@
 from .config import (PROFILES, DataConfig, MethodConfig, ModelConfig, RunConfig, TrainConfig,
                      check_profile)
 from .data import Dataset, DatasetMissing, DeviceLoader, load, source_of
-from .distill import METHODS, Distiller
+from .distill import Context, Distiller
+from .methods import METHODS
 from .measure import count_macs, count_params, inference_ratio, inference_seconds
 from .models import MODELS, Features, build
 from .results import Report, mean_std

@@ -50,7 +50,8 @@ class DataConfig:
     the classes in `leave_out` removed, power-law class imbalance `imbalance_gamma`
     (sarfraz IV-C, largest class 5000, smallest 250), uniform label noise at rate
     `label_noise` (sarfraz IV-B). `augment` is one of kd.data.AUGMENTATIONS; None means the
-    dataset's default ("crop_flip" for CIFAR, "none" for MNIST)."""
+    dataset's default ("crop_flip" for CIFAR, "none" for MNIST). `test_per_class` evaluates on
+    the first images of every class of the test split only (quick checks; None: all)."""
     name: str = "mnist"
     holdout: int = 0
     per_class: int | None = None
@@ -59,6 +60,7 @@ class DataConfig:
     label_noise: float = 0.0
     augment: str | None = None
     seed: int = 0
+    test_per_class: int | None = None
 
     def __post_init__(self) -> None:
         _coerce_floats(self)
@@ -72,6 +74,8 @@ class DataConfig:
                  f"per_class={self.per_class} would leave an empty subset; it must be >= 1 or None")
         _require(self.imbalance_gamma is None or self.imbalance_gamma > 0,
                  f"imbalance_gamma={self.imbalance_gamma} must be > 0 or None")
+        _require(self.test_per_class is None or self.test_per_class >= 1,
+                 f"test_per_class={self.test_per_class} must be >= 1 or None")
         _require(0.0 <= self.label_noise < 1.0,
                  f"label_noise={self.label_noise} must be in [0, 1)")
 
@@ -114,17 +118,44 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class MethodConfig:
-    """A distillation method by name (see kd.distill.METHODS) and its hyper-parameters."""
+    """A distillation method by name (see kd.methods.METHODS) and its hyper-parameters, with
+    Sarfraz et al. 2020 Table I's defaults: T and alpha of the soft-target term; `weight` of
+    a method's own loss (None: the method's default, AT 1000, SP 3000, CRD 0.8); RKD's
+    `w_dist` and `w_angle`; FitNet's `block_weights` (None: [0, 1, 0]); Tf-KD reg's
+    correct-class probability `a`; ESKD's `stop_epoch`; the PGD attack of adversarial KD
+    (`eps`, `step_size` in pixel units, `steps`); CRD's number of `negatives`."""
     name: str = "ce"
     T: float = 4.0
     alpha: float = 0.9
+    weight: float | None = None
+    w_dist: float = 25.0
+    w_angle: float = 50.0
+    block_weights: tuple[float, ...] | None = None
+    a: float = 0.9
+    stop_epoch: int | None = None
+    eps: float = 8 / 255
+    step_size: float = 2 / 255
+    steps: int = 7
+    negatives: int = 16384
 
     def __post_init__(self) -> None:
         _coerce_floats(self)
-        from .distill import METHODS
+        from .methods import METHODS
         _allowed("method", self.name, tuple(METHODS))
         _require(self.T > 0, f"T={self.T} must be > 0 (the softmax temperature)")
         _require(0.0 <= self.alpha <= 1.0, f"alpha={self.alpha} must be in [0, 1]")
+        _require(self.weight is None or self.weight >= 0, f"weight={self.weight} must be >= 0")
+        _require(self.w_dist >= 0 and self.w_angle >= 0,
+                 f"w_dist={self.w_dist}, w_angle={self.w_angle} must be >= 0")
+        if self.block_weights is not None:
+            object.__setattr__(self, "block_weights", tuple(float(w) for w in self.block_weights))
+        _require(0.0 < self.a <= 1.0, f"a={self.a} must be in (0, 1]")
+        _require(self.name != "eskd" or (self.stop_epoch is not None and self.stop_epoch >= 1),
+                 f"method='eskd' needs stop_epoch >= 1 (the last epoch with KD), not {self.stop_epoch}")
+        _require(self.eps >= 0 and self.step_size > 0 and self.steps >= 1,
+                 f"eps={self.eps}, step_size={self.step_size}, steps={self.steps}: need eps >= 0, "
+                 f"step_size > 0, steps >= 1")
+        _require(self.negatives >= 1, f"negatives={self.negatives} must be >= 1")
 
 
 @dataclass(frozen=True)
@@ -162,17 +193,25 @@ class TrainConfig:
 @dataclass(frozen=True)
 class RunConfig:
     """Everything that determines a trained model: data, network, method, optimisation,
-    seed and, for methods that distil from one, the teacher's own RunConfig."""
+    seed, for methods that distil from one the teacher's own RunConfig, and for the second
+    stage of a two-stage method (FitNet) the stage-1 RunConfig whose weights start this one."""
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     method: MethodConfig = field(default_factory=MethodConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     seed: int = 0
     teacher: "RunConfig | None" = None
+    init: "RunConfig | None" = None
 
     def __post_init__(self) -> None:
-        from .distill import METHODS
+        from .methods import METHODS
         needs = METHODS[self.method.name].uses_teacher
+        _require(not getattr(METHODS[self.method.name], "same_architecture", False)
+                 or self.teacher is None or self.teacher.model == self.model,
+                 f"method={self.method.name!r} distils from the student's own architecture: "
+                 f"teacher.model must equal model")
+        _require(self.init is None or self.init.model == self.model,
+                 "init= must be a run of the same model (its trained weights start this run)")
         _require(not needs or self.teacher is not None,
                  f"method={self.method.name!r} distils from a teacher: give teacher=RunConfig(...)")
         _require(needs or self.teacher is None,
@@ -223,7 +262,9 @@ def _non_default(cfg: Any) -> dict:
 
 def _sources(cfg: RunConfig, source_of) -> list[str]:
     chain = [source_of(cfg.data.name)]
-    return chain + (_sources(cfg.teacher, source_of) if cfg.teacher is not None else [])
+    for parent in (cfg.teacher, cfg.init):
+        chain += _sources(parent, source_of) if parent is not None else []
+    return chain
 
 
 def from_dict(d: dict) -> RunConfig:
@@ -232,4 +273,5 @@ def from_dict(d: dict) -> RunConfig:
         return {k: tuple(v) if isinstance(v, list) else v for k, v in section.items()}
     return RunConfig(data=DataConfig(**tup(d["data"])), model=ModelConfig(**tup(d["model"])),
                      method=MethodConfig(**tup(d["method"])), train=TrainConfig(**tup(d["train"])),
-                     seed=d["seed"], teacher=from_dict(d["teacher"]) if d.get("teacher") else None)
+                     seed=d["seed"], teacher=from_dict(d["teacher"]) if d.get("teacher") else None,
+                     init=from_dict(d["init"]) if d.get("init") else None)

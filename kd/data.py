@@ -62,7 +62,7 @@ def _missing(name: str, looked_for: Path) -> DatasetMissing:
     return DatasetMissing(
         f"{name} is not under {paths.data_dir()} (looked for {looked_for}). Get it with "
         f"`make data` (restores the offline mirror, DATA_MIRROR=../shared/data, when present) "
-        f"or `python -m kd.data --download {name}` (torchvision's download).")
+        f"or `python -m kd data --download {name}` (torchvision's download).")
 
 
 # ---------------------------------------------------------------------------- readers

@@ -2,17 +2,41 @@
 mode, and turns a batch into the student's logits and a dict of named, weighted losses.
 The trainer sums the dict; it never asks which method it runs.
 
-Adding a method: write its loss in `losses.py`, a Distiller here, and one entry in METHODS.
+The zoo of methods and the METHODS table are in `methods.py`. Adding a method: write its
+loss (`losses.py` or `feature_losses.py`), a Distiller, and one entry in METHODS.
 """
 from __future__ import annotations
 
-from typing import Iterator
+from dataclasses import dataclass
+from typing import Callable, Iterator
 
 import torch
 from torch import nn
 
 from . import losses
 from .data import Batch, DeviceLoader
+
+
+@dataclass
+class Context:
+    """What a method may need to build its own parts, given by the runner: a small example
+    batch (for the shapes of heads and regressors), the number of training images (CRD's
+    memory), the loader's normalisation (pixel-space attack steps) and a factory of fresh
+    students of the run's architecture, `make_student(k)` initialised from seed offset k."""
+    example: torch.Tensor
+    num_samples: int
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    make_student: Callable[[int], nn.Module]
+
+    @torch.no_grad()
+    def features(self, model: nn.Module):
+        """model(example, features=True) in eval mode, on the model's device."""
+        was_training = model.training
+        model.eval()
+        out = model(self.example.to(next(model.parameters()).device), features=True)
+        model.train(was_training)
+        return out
 
 
 class Distiller(nn.Module):
@@ -23,7 +47,8 @@ class Distiller(nn.Module):
     # they can be computed once per image when the inputs carry no random augmentation.
     teacher_logits_only = False
 
-    def __init__(self, student: nn.Module, teacher: nn.Module | None = None, method=None):
+    def __init__(self, student: nn.Module, teacher: nn.Module | None = None, method=None,
+                 context: Context | None = None):
         super().__init__()
         self.student = student
         self.teacher = teacher
@@ -95,8 +120,3 @@ class HintonKD(Distiller):
             "kd": alpha * losses.hinton_kd(logits, self.teacher_logits(batch), T),
         }
 
-
-METHODS: dict[str, type[Distiller]] = {
-    "ce": Distiller,
-    "hinton": HintonKD,
-}

@@ -20,7 +20,8 @@ from .atomic import load_torch, save_json, save_torch
 from .config import DataConfig, RunConfig
 from .data import Dataset, DeviceLoader, load, source_of
 from .data import first_counts, first_per_class, power_law_counts, uniform_label_noise, without_classes
-from .distill import METHODS
+from .distill import Context
+from .methods import METHODS
 from .models import build
 from .train import default_device, fit
 
@@ -72,6 +73,14 @@ def split(cfg: DataConfig) -> tuple[Dataset, Dataset | None]:
     return data, holdout
 
 
+def evaluation_split(cfg: DataConfig) -> Dataset:
+    """The test images a run is evaluated on: all, or the first `test_per_class` a class."""
+    test = load(cfg.name, "test")
+    if cfg.test_per_class is None:
+        return test
+    return test.subset(first_per_class(test.labels, cfg.test_per_class, test.num_classes))
+
+
 def _folder(key: str) -> Path:
     return paths.runs_dir() / key
 
@@ -82,9 +91,17 @@ def is_done(cfg: RunConfig, device: torch.device | None = None) -> bool:
     return (folder / "metrics.json").exists() and (folder / "model.pt").exists()
 
 
-def _build_student(cfg: RunConfig, train: Dataset) -> nn.Module:
-    torch.manual_seed(cfg.seed)                     # the initial weights: a function of the seed
+def _build_student(cfg: RunConfig, train: Dataset, offset: int = 0) -> nn.Module:
+    """The run's network, its initial weights a function of (seed, offset): offset 0 is the
+    student itself, others are fresh copies for methods that train several (DML's peer)."""
+    torch.manual_seed(cfg.seed + 7919 * offset)
     return build(cfg.model, train.num_classes, tuple(train.images.shape[1:]))
+
+
+def _context(cfg: RunConfig, train: Dataset) -> Context:
+    example = DeviceLoader(train.subset(torch.arange(min(2, len(train)))), 2).prepare(train.images[:2])
+    return Context(example=example, num_samples=len(train), mean=train.mean, std=train.std,
+                   make_student=lambda offset: _build_student(cfg, train, offset))
 
 
 def run(cfg: RunConfig, *, device: torch.device | str | None = None, progress: bool = True,
@@ -104,10 +121,13 @@ def run(cfg: RunConfig, *, device: torch.device | str | None = None, progress: b
 
     teacher = run(cfg.teacher, device=device, progress=progress, name=f"teacher of {desc}").model \
         if cfg.teacher is not None else None
-    distiller = METHODS[cfg.method.name](student, teacher, cfg.method)
+    if cfg.init is not None:
+        first = run(cfg.init, device=device, progress=progress, name=f"stage 1 of {desc}")
+        student.load_state_dict(first.model.state_dict())
+    distiller = METHODS[cfg.method.name](student, teacher, cfg.method, _context(cfg, train_data))
     train_loader = DeviceLoader(train_data, cfg.train.batch_size, device, shuffle=True,
                                 augment=cfg.data.augmentation, seed=cfg.seed)
-    test_loader = DeviceLoader(load(cfg.data.name, "test"), EVAL_BATCH, device)
+    test_loader = DeviceLoader(evaluation_split(cfg.data), EVAL_BATCH, device)
     folder.mkdir(parents=True, exist_ok=True)
     save_json(folder / "config.json", cfg.to_dict())
     checkpoint = folder / "checkpoint.pt"

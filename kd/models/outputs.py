@@ -8,7 +8,9 @@ import torch
 
 class Features(NamedTuple):
     """`model(x, features=True)`: the logits, the output of every stage (blocks for CNNs,
-    hidden layers for MLPs) and the pooled embedding that feeds the classifier."""
+    hidden layers for MLPs), the pooled embedding that feeds the classifier and, for the
+    residual networks, the stem's output (the first block's input)."""
     logits: torch.Tensor
     stages: list[torch.Tensor]
     embedding: torch.Tensor
+    stem: torch.Tensor | None = None

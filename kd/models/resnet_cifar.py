@@ -71,11 +71,11 @@ class CifarResNet(nn.Module):
         init_weights(self)
 
     def forward(self, x: torch.Tensor, features: bool = False) -> torch.Tensor | Features:
-        h = self.stem(x)
+        h = stem = self.stem(x)
         stages = []
         for stage in self.stages:
             h = stage(h)
             stages.append(h)
         embedding = F.adaptive_avg_pool2d(h, 1).flatten(1)
         logits = self.classifier(embedding)
-        return Features(logits, stages, embedding) if features else logits
+        return Features(logits, stages, embedding, stem) if features else logits

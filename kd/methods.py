@@ -1,0 +1,215 @@
+"""The method zoo: one Distiller per method, and METHODS, the table the configs read.
+
+Each distiller turns a batch into the student's logits and a dict of named, weighted losses;
+the trainer sums the dict and never asks which method it runs. Defaults follow Sarfraz et al.
+2020, Table I, unless the method's own paper says otherwise.
+
+Two-stage methods are two runs: the stage-1 run (method "fitnet") trains the student on the
+hint alone, and the stage-2 run (method "hinton") starts from it through
+`RunConfig(init=stage1)`. (FSP, the other two-stage method, is not in the table yet: its flow
+loss, feature_losses.fsp_loss, diverged at the paper's stage-1 rate on the WRN pair.)
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from . import feature_losses as fl
+from . import losses
+from .data import Batch
+from .distill import Context, Distiller, HintonKD
+
+
+def _paired(student: list[torch.Tensor], teacher: list[torch.Tensor]) -> tuple[list, list]:
+    """The last k stages of each network, k the smaller count (block 1..3 of CIFAR nets)."""
+    k = min(len(student), len(teacher))
+    return student[-k:], teacher[-k:]
+
+
+class FeatureDistiller(Distiller):
+    """Base of the methods that read the teacher's features: runs both networks with
+    features=True (the teacher without gradient) and adds `feature_loss` to cross-entropy."""
+
+    uses_teacher = True
+
+    def teacher_features(self, images: torch.Tensor):
+        with torch.no_grad():
+            return self.teacher(images, features=True)
+
+    def forward_train(self, batch: Batch, epoch: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        s = self.student(batch.images, features=True)
+        t = self.teacher_features(batch.images)
+        return s.logits, {"ce": losses.cross_entropy(s.logits, batch.labels),
+                          **self.feature_loss(s, t, batch)}
+
+    def feature_loss(self, s, t, batch: Batch) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+
+class AttentionTransfer(FeatureDistiller):
+    """CE + beta/2 sum_j ||Q_s^j - Q_t^j||^2 at blocks 1, 2, 3 (Zagoruyko & Komodakis 2017,
+    eq. 2; beta 1000 as in Sarfraz Table I)."""
+
+    def feature_loss(self, s, t, batch):
+        fs, ft = _paired(s.stages, t.stages)
+        return {"at": fl.attention_transfer(fs, ft, beta=self.method.weight or 1000.0)}
+
+
+class SimilarityPreserving(FeatureDistiller):
+    """CE + gamma ||G_s - G_t||_F^2 / b^2 at block 3 (Tung & Mori 2019, eq. 4-5; gamma 3000)."""
+
+    def feature_loss(self, s, t, batch):
+        return {"sp": fl.similarity_preserving(s.stages[-1], t.stages[-1],
+                                               gamma=self.method.weight or 3000.0)}
+
+
+class RelationalKD(FeatureDistiller):
+    """CE + 25 * RKD-D + 50 * RKD-A on the pooled embedding (Park et al. 2019, eq. 3-6);
+    "rkd_d" and "rkd_a" keep one of the two terms."""
+
+    terms = (True, True)
+
+    def feature_loss(self, s, t, batch):
+        use_d, use_a = self.terms
+        return {"rkd": fl.rkd(s.embedding, t.embedding, w_dist=self.method.w_dist if use_d else 0.0,
+                              w_angle=self.method.w_angle if use_a else 0.0)}
+
+
+class RelationalKDDistance(RelationalKD):
+    terms = (True, False)
+
+
+class RelationalKDAngle(RelationalKD):
+    terms = (False, True)
+
+
+class FitNetHint(FeatureDistiller):
+    """Stage 1 of FitNet (Romero et al. 2015, eq. 3): the student's block features, mapped by a
+    trained regressor, regress the teacher's; no label loss. `block_weights` weighs blocks
+    1, 2, 3 (Sarfraz Table I: W = [0, 1, 0], block 2 only)."""
+
+    def __init__(self, student, teacher=None, method=None, context: Context | None = None):
+        super().__init__(student, teacher, method, context)
+        self.block_weights = tuple(method.block_weights or (0.0, 1.0, 0.0))
+        s_stages, t_stages = _paired(context.features(student).stages, context.features(teacher).stages)
+        if len(self.block_weights) != len(s_stages):
+            raise ValueError(f"block_weights={self.block_weights} has {len(self.block_weights)} "
+                             f"entries for {len(s_stages)} paired blocks")
+        self.regressors = nn.ModuleList(
+            fl.HintRegressor(fs.shape[1], ft.shape[1]) for fs, ft in zip(s_stages, t_stages))
+
+    def forward_train(self, batch, epoch):
+        s = self.student(batch.images, features=True)
+        t = self.teacher_features(batch.images)
+        fs, ft = _paired(s.stages, t.stages)
+        hint = sum(w * fl.hint_loss(r(a, tuple(b.shape[-2:])), b)
+                   for w, r, a, b in zip(self.block_weights, self.regressors, fs, ft) if w)
+        return s.logits, {"hint": hint}
+
+
+class ContrastiveKD(FeatureDistiller):
+    """CE + 0.8 * CRD (Tian et al. 2020, eq. 10 with the memory bank of sec. 3.4): embedding
+    heads trained with the student, one memory slot per training image, `negatives` (16384)
+    negatives, tau 0.07, momentum 0.5."""
+
+    def __init__(self, student, teacher=None, method=None, context: Context | None = None):
+        super().__init__(student, teacher, method, context)
+        s_dim = context.features(student).embedding.shape[1]
+        t_dim = context.features(teacher).embedding.shape[1]
+        self.crd = fl.CRDLoss(s_dim, t_dim, context.num_samples, k=method.negatives)
+
+    def feature_loss(self, s, t, batch):
+        return {"crd": (self.method.weight or 0.8) * self.crd(s.embedding, t.embedding, batch.index)}
+
+
+class MutualLearning(Distiller):
+    """DML (Zhang et al. 2018): a cohort of two students of the same architecture trained in
+    lockstep; each minimises CE plus T^2 KL(p_peer^T || p_self^T) to the other's (detached)
+    prediction (Sarfraz Table I: T 4, cohort 2). The first student is the one evaluated."""
+
+    def __init__(self, student, teacher=None, method=None, context: Context | None = None):
+        super().__init__(student, teacher, method, context)
+        self.peer = context.make_student(1)
+
+    def forward_train(self, batch, epoch):
+        z1, z2 = self.student(batch.images), self.peer(batch.images)
+        T = self.method.T
+        return z1, {"ce": losses.cross_entropy(z1, batch.labels),
+                    "kl": losses.hinton_kd(z1, z2.detach(), T),
+                    "peer_ce": losses.cross_entropy(z2, batch.labels),
+                    "peer_kl": losses.hinton_kd(z2, z1.detach(), T)}
+
+
+class TeacherFreeReg(Distiller):
+    """Tf-KD reg (Yuan et al. 2020; zhang eq. 4): (1 - alpha) CE + alpha T^2 KL(p^d || p_s^T)
+    with the virtual teacher p^d putting `a` on the true class and (1 - a)/(K - 1) elsewhere."""
+
+    def forward_train(self, batch, epoch):
+        alpha, T = self.method.alpha, self.method.T
+        logits = self.student(batch.images)
+        return logits, {"ce": (1 - alpha) * losses.cross_entropy(logits, batch.labels),
+                        "tfkd": alpha * fl.tf_kd_reg(logits, batch.labels, T, a=self.method.a)}
+
+
+class EarlyStoppedKD(HintonKD):
+    """ESKD (Cho & Hariharan 2019): Hinton KD until epoch `stop_epoch`, cross-entropy alone
+    afterwards (epochs counted from 1: stop_epoch=5 distils during epochs 1-5)."""
+
+    def forward_train(self, batch, epoch):
+        if epoch < self.method.stop_epoch:
+            return super().forward_train(batch, epoch)
+        logits = self.student(batch.images)
+        return logits, {"ce": losses.cross_entropy(logits, batch.labels)}
+
+
+class AdversarialKD(HintonKD):
+    """Adversarial KD (zhang eq. 6-7): the student learns on PGD examples of its own clean
+    inputs (L_inf, eps 8/255, step 2/255, 7 steps, random start, maximising the student's
+    cross-entropy as in Madry et al. 2018) against the teacher's soft targets on the clean
+    inputs: (1 - alpha) CE(s(x_adv), y) + alpha T^2 KL(p_t(x)^T || p_s(x_adv)^T).
+    Steps and bounds are in pixel units [0, 1], mapped through the loader's normalisation;
+    the attack runs the student in eval mode, so BatchNorm statistics do not move."""
+
+    def __init__(self, student, teacher=None, method=None, context: Context | None = None):
+        super().__init__(student, teacher, method, context)
+        mean = torch.tensor(context.mean).view(1, -1, 1, 1)
+        std = torch.tensor(context.std).view(1, -1, 1, 1)
+        self.register_buffer("scale", 1 / std, persistent=False)
+        self.register_buffer("lower", (0 - mean) / std, persistent=False)
+        self.register_buffer("upper", (1 - mean) / std, persistent=False)
+
+    def forward_train(self, batch, epoch):
+        m = self.method
+        target = self.teacher_logits(batch)
+        x_adv = fl.pgd_attack(self.student, batch.images, batch.labels, losses.cross_entropy,
+                              eps=m.eps * self.scale, step=m.step_size * self.scale, steps=m.steps,
+                              lower=self.lower, upper=self.upper)
+        logits = self.student(x_adv)
+        return logits, {"ce": (1 - m.alpha) * losses.cross_entropy(logits, batch.labels),
+                        "kd": m.alpha * losses.hinton_kd(logits, target, m.T)}
+
+
+class SelfKD(HintonKD):
+    """Tf-KD self (Yuan et al. 2020): Hinton KD from a trained copy of the student's own
+    architecture (the config check asks teacher.model == model)."""
+
+    same_architecture = True
+
+
+METHODS: dict[str, type[Distiller]] = {
+    "ce": Distiller,
+    "hinton": HintonKD,
+    "reversed": HintonKD,            # Re-KD: the same loss, a weaker network as the teacher
+    "tfkd_self": SelfKD,
+    "tfkd_reg": TeacherFreeReg,
+    "eskd": EarlyStoppedKD,
+    "at": AttentionTransfer,
+    "sp": SimilarityPreserving,
+    "rkd_d": RelationalKDDistance,
+    "rkd_a": RelationalKDAngle,
+    "rkd_da": RelationalKD,
+    "fitnet": FitNetHint,
+    "crd": ContrastiveKD,
+    "dml": MutualLearning,
+    "adversarial": AdversarialKD,
+}

@@ -1,0 +1,173 @@
+"""Every method of the zoo: its guards (teacher frozen, gradients to the student and its own
+heads only) and a short run on a CIFAR-10 subset in which the training loss falls."""
+import pytest
+import torch
+
+import kd
+from kd.data import Batch
+from kd.methods import METHODS
+
+# method -> extra MethodConfig fields for a short run
+OPTIONS = {"eskd": dict(stop_epoch=1), "crd": dict(negatives=64), "fitnet": {},
+           "adversarial": dict(steps=2)}
+
+
+@pytest.fixture(autouse=True)
+def _shared_runs(tmp_path_factory, monkeypatch):
+    """Teachers are trained once for the whole module, not once per test."""
+    folder = tmp_path_factory.getbasetemp() / "method-runs"
+    monkeypatch.setenv("KD_RUNS", str(folder))
+
+
+def cifar(per_class: int = 10, test_per_class: int = 5) -> kd.DataConfig:
+    return kd.DataConfig("cifar10", per_class=per_class, test_per_class=test_per_class)
+
+
+# Sarfraz III: the stage-1 (initialisation) runs of FitNet and FSP use lr 0.001
+STAGE1 = {"fitnet"}
+
+
+def pair(student: str, teacher: str, name: str, epochs: int = 1) -> kd.RunConfig:
+    train = kd.TrainConfig(epochs=epochs, batch_size=25, lr=0.05, weight_decay=5e-4)
+    teacher_cfg = kd.RunConfig(data=cifar(), model=kd.ModelConfig(teacher), train=train)
+    if name in STAGE1:
+        train = train.__class__(**{**train.__dict__, "lr": 0.001})
+    cls = METHODS[name]
+    if getattr(cls, "same_architecture", False):
+        teacher_cfg = teacher_cfg.with_(model=kd.ModelConfig(student))
+    return kd.RunConfig(data=cifar(), model=kd.ModelConfig(student), train=train,
+                        method=kd.MethodConfig(name, **OPTIONS.get(name, {})),
+                        teacher=teacher_cfg if cls.uses_teacher else None)
+
+
+def _distiller(name: str):
+    cfg = pair("resnet8", "resnet14", name)
+    train, _ = kd.split(cfg.data)
+    from kd.runner import _build_student, _context
+    teacher = _build_student(cfg.teacher, train, 5) if cfg.teacher else None
+    student = _build_student(cfg, train)
+    return METHODS[name](student, teacher, cfg.method, _context(cfg, train)), train
+
+
+@pytest.mark.parametrize("name", sorted(METHODS))
+def test_teacher_frozen_and_gradients_reach_only_the_student_side(name):
+    distiller, train = _distiller(name)
+    teacher = distiller.teacher
+    before = {k: v.clone() for k, v in teacher.state_dict().items()} if teacher else {}
+    loader = kd.DeviceLoader(train, 16, shuffle=True, augment="crop_flip")
+    batch = next(iter(loader.epoch(0)))
+    distiller.train()
+    opt = torch.optim.SGD(distiller.learnable_parameters(), lr=0.1)
+    logits, named = distiller.forward_train(batch, epoch=0)
+    assert logits.shape == (16, 10)
+    total = sum(named.values())
+    assert torch.isfinite(total)
+    total.backward()
+    learnable = list(distiller.learnable_parameters())
+    assert any(p.grad is not None for p in learnable)
+    assert all(p.grad is None or torch.isfinite(p.grad).all() for p in learnable)
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in distiller.student.parameters())
+    opt.step()
+    if teacher is not None:
+        assert not teacher.training
+        assert all(p.grad is None for p in teacher.parameters())
+        assert not {id(p) for p in teacher.parameters()} & {id(p) for p in learnable}
+        for k, v in teacher.state_dict().items():      # weights and BN statistics alike
+            torch.testing.assert_close(v, before[k], rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("name", sorted(set(METHODS) - {"crd"}))
+def test_short_run_loss_falls(name):
+    """Three epochs on 100 CIFAR-10 images: the mean training loss of the last epoch is
+    below that of the first."""
+    key = {"fitnet": "loss_hint"}.get(name, "loss")   # the hint stage has no label loss
+    result = kd.run(pair("resnet8", "resnet14", name, epochs=3), progress=False)
+    history = result.metrics["history"]
+    assert history[-1][key] < history[0][key], [h[key] for h in history]
+
+
+def test_crd_loss_falls_once_the_memory_holds_embeddings():
+    """CRD's NCE fixes Z on the first batch, while the memory is still random; the loss then
+    rises as real embeddings fill the slots (one pass over the data) and must fall after."""
+    cfg = pair("resnet8", "resnet14", "crd", epochs=4).with_(
+        data=cifar(per_class=50), method=kd.MethodConfig("crd", negatives=256))
+    cfg = cfg.with_(teacher=cfg.teacher.with_(data=cifar(per_class=50)))
+    history = kd.run(cfg, progress=False).metrics["history"]
+    assert history[-1]["loss_crd"] < history[1]["loss_crd"], [h["loss_crd"] for h in history]
+    assert history[-1]["loss_ce"] < history[0]["loss_ce"]
+
+
+def test_eskd_stops_distilling_after_stop_epoch():
+    result = kd.run(pair("resnet8", "resnet14", "eskd", epochs=2), progress=False)
+    first, second = result.metrics["history"]
+    assert "loss_kd" in first and first["loss_kd"] > 0
+    assert second.get("loss_kd", 0.0) == 0.0
+
+
+def test_fitnet_second_stage_starts_from_the_hint_stage(monkeypatch):
+    import kd.runner as runner
+    stage1 = pair("resnet8", "resnet14", "fitnet")
+    stage2 = stage1.with_(method=kd.MethodConfig("hinton"), init=stage1)
+    first = kd.run(stage1, progress=False)
+    seen = {}
+    real_fit = runner.fit
+
+    def spy(distiller, *args, **kwargs):
+        seen["w"] = distiller.student.stem[0].weight.detach().clone()
+        return real_fit(distiller, *args, **kwargs)
+
+    monkeypatch.setattr(runner, "fit", spy)
+    kd.run(stage2, progress=False)
+    torch.testing.assert_close(seen["w"], first.model.stem[0].weight.detach().cpu(), rtol=0, atol=0)
+
+
+def test_dml_peer_is_a_different_network_trained_alongside():
+    distiller, train = _distiller("dml")
+    assert not torch.equal(distiller.peer.stem[0].weight, distiller.student.stem[0].weight)
+    learnable = {id(p) for p in distiller.learnable_parameters()}
+    assert {id(p) for p in distiller.peer.parameters()} <= learnable
+
+
+def test_crd_memory_is_updated_at_the_batch_indices_only():
+    distiller, train = _distiller("crd")
+    loader = kd.DeviceLoader(train, 10, shuffle=True)
+    batch = next(iter(loader.epoch(0)))
+    memory = distiller.crd.memory.memory_s.clone()
+    distiller.train()
+    distiller.forward_train(batch, 0)
+    changed = torch.nonzero((distiller.crd.memory.memory_s != memory).any(1)).flatten()
+    assert sorted(changed.tolist()) == sorted(batch.index.tolist())
+
+
+def test_adversarial_kd_leaves_bn_statistics_to_the_clean_forward():
+    """The attack runs in eval mode: only the training forward on x_adv moves BN buffers."""
+    distiller, train = _distiller("adversarial")
+    loader = kd.DeviceLoader(train, 8)
+    batch = next(iter(loader.epoch(0)))
+    distiller.train()
+    calls = []
+    bn = distiller.student.stem[1]
+    hook = bn.register_forward_hook(lambda m, i, o: calls.append(m.training))
+    distiller.forward_train(batch, 0)
+    hook.remove()
+    assert calls.count(True) == 1 and calls.count(False) >= 2    # attack steps in eval mode
+
+
+def test_tfkd_self_needs_the_same_architecture():
+    with pytest.raises(ValueError, match="own architecture"):
+        pair("resnet8", "resnet14", "hinton").with_(method=kd.MethodConfig("tfkd_self"))
+
+
+def test_eskd_needs_a_stop_epoch():
+    with pytest.raises(ValueError, match="stop_epoch"):
+        kd.MethodConfig("eskd")
+
+
+@pytest.mark.parametrize("student, teacher", [("resnet8", "resnet26"), ("wrn_16_2", "wrn_40_2")])
+@pytest.mark.parametrize("name", sorted(METHODS))
+def test_every_method_trains_the_sarfraz_pairs_for_an_epoch(student, teacher, name):
+    """Issue acceptance: each method trains ResNet-8 from ResNet-26 and WRN-16-2 from
+    WRN-40-2 for one epoch on a CIFAR-10 subset with the one trainer, on the CPU."""
+    result = kd.run(pair(student, teacher, name), progress=False)
+    (epoch,) = result.metrics["history"]
+    assert torch.isfinite(torch.tensor(epoch["loss"])) and 0 <= result.final_acc <= 100
