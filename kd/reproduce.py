@@ -49,6 +49,19 @@ def fingerprint(notebook: Path, profile: str) -> str:
     return h.hexdigest()
 
 
+def strip_injected_parameters(path: Path) -> None:
+    """Drop papermill's injected-parameters cell from an executed notebook. The profile it ran
+    under stays recorded in metadata.papermill.parameters; without the cell, the committed
+    notebook's own parameters cell (reading KD_PROFILE) decides again when nbval or a reader
+    re-runs it."""
+    nb = json.loads(path.read_text())
+    cells = [c for c in nb["cells"]
+             if "injected-parameters" not in c.get("metadata", {}).get("tags", [])]
+    if len(cells) != len(nb["cells"]):
+        nb["cells"] = cells
+        path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m kd reproduce", description=__doc__.splitlines()[0])
     parser.add_argument("--profile", default=os.environ.get("KD_PROFILE", "cpu"))
@@ -65,6 +78,17 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("no numbered notebooks under notebooks/")
 
     import papermill
+    previous = os.environ.get("KD_PROFILE")
+    try:
+        return _run_all(chosen, args, papermill)
+    finally:
+        if previous is None:
+            os.environ.pop("KD_PROFILE", None)
+        else:
+            os.environ["KD_PROFILE"] = previous
+
+
+def _run_all(chosen: list[Path], args: argparse.Namespace, papermill) -> int:
     out_dir = paths.root() / "build" / "notebooks" / "smoke" if args.profile == "smoke" else None
     failed = []
     for i, nb in enumerate(chosen, 1):
@@ -80,10 +104,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{prefix}: running ...", flush=True)
         start = time.perf_counter()
         output.parent.mkdir(parents=True, exist_ok=True)
+        os.environ["KD_PROFILE"] = args.profile       # the kernel inherits it
         try:
             papermill.execute_notebook(str(nb), str(output), parameters={"PROFILE": args.profile},
                                        kernel_name=KERNEL, cwd=str(nb.parent),
                                        progress_bar=sys.stderr.isatty())
+            strip_injected_parameters(output)
         except Exception as e:      # papermill raises its own error types; report and go on
             failed.append(nb.stem)
             print(f"{prefix}: FAILED after {time.perf_counter() - start:.0f}s: "

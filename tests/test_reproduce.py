@@ -1,4 +1,5 @@
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -55,3 +56,32 @@ def test_notebook_selection_by_number(project):
     assert [p.name for p in notebooks("21")] == ["21_b.ipynb"]
     assert [p.name for p in notebooks("10, 21")] == ["10_a.ipynb", "21_b.ipynb"]
     assert paths.root() == project
+
+
+def test_reproduce_executes_in_place_leaving_the_profile_to_the_environment(project, capsys, monkeypatch):
+    """A real papermill run on the kd kernel: the executed notebook keeps its outputs and
+    the profile in its metadata, but no injected cell that would pin the profile for nbval."""
+    from kd.reproduce import main
+    nb = project / "notebooks" / "10_demo.ipynb"
+    cells = [{"cell_type": "markdown", "metadata": {}, "source": ["# claim"]},
+             {"cell_type": "code", "metadata": {"tags": ["parameters"]}, "execution_count": None,
+              "outputs": [], "source": ["import os\n", "PROFILE = os.environ.get('KD_PROFILE', 'cpu')"]},
+             {"cell_type": "code", "metadata": {}, "execution_count": None, "outputs": [],
+              "source": ["import json, pathlib\n",
+                         "out = pathlib.Path('..') / 'results' / '10_demo' / f'{PROFILE}.json'\n",
+                         "out.parent.mkdir(parents=True, exist_ok=True)\n",
+                         "out.write_text(json.dumps({'profile': PROFILE}))\n",
+                         "print('ran under', PROFILE, os.environ.get('KD_PROFILE'))"]}]
+    nb.write_text(json.dumps({"cells": cells, "nbformat": 4, "nbformat_minor": 5,
+                              "metadata": {"kernelspec": {"name": "kd", "display_name": "kd",
+                                                          "language": "python"}}}))
+    monkeypatch.setenv("KD_PROFILE", "smoke")
+    assert main(["--profile", "paper"]) == 0
+    assert os.environ["KD_PROFILE"] == "smoke"           # the caller's environment is restored
+    executed = json.loads(nb.read_text())
+    assert not [c for c in executed["cells"] if "injected-parameters" in c["metadata"].get("tags", [])]
+    assert executed["metadata"]["papermill"]["parameters"] == {"PROFILE": "paper"}
+    assert "ran under paper paper" in "".join(executed["cells"][2]["outputs"][0]["text"])
+    assert json.loads((project / "results" / "10_demo" / "paper.json").read_text()) == {"profile": "paper"}
+    assert main(["--profile", "paper"]) == 0
+    assert "up to date, skipped" in capsys.readouterr().out
