@@ -72,6 +72,8 @@ def test_reproduce_executes_in_place_leaving_the_profile_to_the_environment(proj
                          "out.parent.mkdir(parents=True, exist_ok=True)\n",
                          "out.write_text(json.dumps({'profile': PROFILE}))\n",
                          "print('ran under', PROFILE, os.environ.get('KD_PROFILE'))"]}]
+    for i, cell in enumerate(cells):
+        cell["id"] = f"cell-{i}"
     nb.write_text(json.dumps({"cells": cells, "nbformat": 4, "nbformat_minor": 5,
                               "metadata": {"kernelspec": {"name": "kd", "display_name": "kd",
                                                           "language": "python"}}}))
