@@ -8,7 +8,6 @@ Command line (used by `make data`):  python -m kd data [--mirror DIR] [--downloa
 """
 from __future__ import annotations
 
-import argparse
 import functools
 import gzip
 import pickle

@@ -3,7 +3,6 @@ import pytest
 import torch
 
 import kd
-from kd.data import Batch
 from kd.runner import split
 from kd.train import fit
 

@@ -4,7 +4,6 @@ import pytest
 import torch
 
 import kd
-from kd.data import Batch
 from kd.methods import METHODS
 
 # method -> extra MethodConfig fields for a short run

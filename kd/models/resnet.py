@@ -12,8 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .outputs import Features
-from .resnet_cifar import BasicBlock, init_weights
+from .resnet_cifar import BasicBlock, StagedNet, init_weights
 
 
 class Bottleneck(nn.Module):
@@ -41,7 +40,7 @@ class Bottleneck(nn.Module):
         return F.relu(out + self.shortcut(x))
 
 
-class ResNet(nn.Module):
+class ResNet(StagedNet):
     """A four-stage ResNet; stage i > 0 halves the feature map. Stages: the stages present."""
 
     def __init__(self, block: type[BasicBlock] | type[Bottleneck], blocks: tuple[int, ...],
@@ -66,16 +65,6 @@ class ResNet(nn.Module):
             self.stages.append(nn.Sequential(*layers))
         self.classifier = nn.Linear(c, num_classes)
         init_weights(self)
-
-    def forward(self, x: torch.Tensor, features: bool = False) -> torch.Tensor | Features:
-        h = stem = self.stem(x)
-        stages = []
-        for stage in self.stages:
-            h = stage(h)
-            stages.append(h)
-        embedding = F.adaptive_avg_pool2d(h, 1).flatten(1)
-        logits = self.classifier(embedding)
-        return Features(logits, stages, embedding, stem) if features else logits
 
 
 def resnet18(num_classes: int, blocks: tuple[int, ...] | None = None, in_chans: int = 3,

@@ -48,7 +48,26 @@ def init_weights(model: nn.Module) -> None:
             nn.init.zeros_(m.bias)
 
 
-class CifarResNet(nn.Module):
+class StagedNet(nn.Module):
+    """The forward shared by the residual networks: stem, stages, pooled embedding, linear
+    classifier. Subclasses set `stem`, `stages` and `classifier`; `pool` may add a final
+    normalisation (the pre-activation WRN does)."""
+
+    def pool(self, h: torch.Tensor) -> torch.Tensor:
+        return F.adaptive_avg_pool2d(h, 1).flatten(1)
+
+    def forward(self, x: torch.Tensor, features: bool = False) -> torch.Tensor | Features:
+        h = stem = self.stem(x)
+        stages = []
+        for stage in self.stages:
+            h = stage(h)
+            stages.append(h)
+        embedding = self.pool(h)
+        logits = self.classifier(embedding)
+        return Features(logits, stages, embedding, stem) if features else logits
+
+
+class CifarResNet(StagedNet):
     """ResNet-`depth` for 32x32 images; `depth` = 6n+2 with n >= 1. Stages: the three groups."""
 
     def __init__(self, depth: int, num_classes: int, in_chans: int = 3):
@@ -69,13 +88,3 @@ class CifarResNet(nn.Module):
             c = width
         self.classifier = nn.Linear(c, num_classes)
         init_weights(self)
-
-    def forward(self, x: torch.Tensor, features: bool = False) -> torch.Tensor | Features:
-        h = stem = self.stem(x)
-        stages = []
-        for stage in self.stages:
-            h = stage(h)
-            stages.append(h)
-        embedding = F.adaptive_avg_pool2d(h, 1).flatten(1)
-        logits = self.classifier(embedding)
-        return Features(logits, stages, embedding, stem) if features else logits

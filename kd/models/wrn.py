@@ -10,8 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .outputs import Features
-from .resnet_cifar import init_weights
+from .resnet_cifar import StagedNet, init_weights
 
 
 class WideBlock(nn.Module):
@@ -32,7 +31,7 @@ class WideBlock(nn.Module):
         return out + (x if self.shortcut is None else self.shortcut(a))
 
 
-class WideResNet(nn.Module):
+class WideResNet(StagedNet):
     """WRN-`depth`-`widen`; `depth` = 6n+4 with n >= 1. Stages: the three groups' outputs
     (before the final BN-ReLU, as in Zagoruyko & Komodakis 2017's attention transfer)."""
 
@@ -57,12 +56,5 @@ class WideResNet(nn.Module):
         self.classifier = nn.Linear(c, num_classes)
         init_weights(self)
 
-    def forward(self, x: torch.Tensor, features: bool = False) -> torch.Tensor | Features:
-        h = stem = self.stem(x)
-        stages = []
-        for stage in self.stages:
-            h = stage(h)
-            stages.append(h)
-        embedding = F.adaptive_avg_pool2d(F.relu(self.bn(h)), 1).flatten(1)
-        logits = self.classifier(embedding)
-        return Features(logits, stages, embedding, stem) if features else logits
+    def pool(self, h: torch.Tensor) -> torch.Tensor:
+        return F.adaptive_avg_pool2d(F.relu(self.bn(h)), 1).flatten(1)
