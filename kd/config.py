@@ -121,7 +121,8 @@ class MethodConfig:
     """A distillation method by name (see kd.methods.METHODS) and its hyper-parameters, with
     Sarfraz et al. 2020 Table I's defaults: T and alpha of the soft-target term; `weight` of
     a method's own loss (None: the method's default, AT 1000, SP 3000, CRD 0.8); RKD's
-    `w_dist` and `w_angle`; FitNet's `block_weights` (None: [0, 1, 0]); Tf-KD reg's
+    `w_dist` and `w_angle`; FitNet's `block_weights` (None: [0, 1, 0]); ONE's `branches`
+    (3; give T=3 as Sarfraz does); Tf-KD reg's
     correct-class probability `a`; ESKD's `stop_epoch`; the PGD attack of adversarial KD
     (`eps`, `step_size` in pixel units, `steps`); CRD's number of `negatives`."""
     name: str = "ce"
@@ -137,6 +138,7 @@ class MethodConfig:
     step_size: float = 2 / 255
     steps: int = 7
     negatives: int = 16384
+    branches: int = 3
 
     def __post_init__(self) -> None:
         _coerce_floats(self)
@@ -156,6 +158,7 @@ class MethodConfig:
                  f"eps={self.eps}, step_size={self.step_size}, steps={self.steps}: need eps >= 0, "
                  f"step_size > 0, steps >= 1")
         _require(self.negatives >= 1, f"negatives={self.negatives} must be >= 1")
+        _require(self.branches >= 2, f"branches={self.branches} must be >= 2")
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from . import feature_losses as fl
 from . import losses
 from .data import Batch
 from .distill import Context, Distiller, HintonKD
+from .models.resnet_cifar import StagedNet
 
 
 def _paired(student: list[torch.Tensor], teacher: list[torch.Tensor]) -> tuple[list, list]:
@@ -140,6 +141,50 @@ class MutualLearning(Distiller):
                     "peer_kl": losses.hinton_kd(z2, z1.detach(), T)}
 
 
+class NativeEnsemble(Distiller):
+    """ONE (Lan, Zhu & Gong 2018, "Knowledge distillation by on-the-fly native ensemble",
+    sec. 3): the student's stem and all stages but the last are shared by `branches` (3)
+    branches, each a copy of the last stage and classifier; a gate (pooled shared features ->
+    FC -> BN -> ReLU -> softmax) weighs the branches' logits into the ensemble teacher z_e.
+    Loss: sum_i CE(z_i) + CE(z_e) + T^2 sum_i KL(p_e^T || p_i^T), T 3 (Sarfraz Table I), the
+    ensemble's targets detached. Branch 0 is the student itself, the network evaluated."""
+
+    def __init__(self, student, teacher=None, method=None, context: Context | None = None):
+        super().__init__(student, teacher, method, context)
+        if not isinstance(student, StagedNet) or len(student.stages) < 2:
+            raise ValueError("ONE shares all stages but the last: it needs a residual network "
+                             "with two or more stages (CIFAR ResNet, WRN, ResNet18/50)")
+        branches = []
+        for k in range(1, method.branches):
+            branch = context.make_student(k)             # fresh weights for each branch
+            branch.stem = nn.Identity()                 # fed the shared features instead
+            branch.stages = branch.stages[-1:]
+            branches.append(branch)
+        self.branches = nn.ModuleList(branches)
+        shared = self._shared(context.example.to(next(student.parameters()).device)).shape[1]
+        self.gate = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                                  nn.Linear(shared, method.branches), nn.BatchNorm1d(method.branches),
+                                  nn.ReLU())
+
+    def _shared(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.student.stem(x)
+        for stage in self.student.stages[:-1]:
+            h = stage(h)
+        return h
+
+    def forward_train(self, batch, epoch):
+        s = self.student
+        h = self._shared(batch.images)
+        logits = [s.classifier(s.pool(s.stages[-1](h)))] + [b(h) for b in self.branches]
+        weights = torch.softmax(self.gate(h).float(), dim=1)
+        ensemble = sum(weights[:, i:i + 1] * z.float() for i, z in enumerate(logits))
+        T = self.method.T
+        return logits[0], {
+            "ce": sum(losses.cross_entropy(z, batch.labels) for z in logits),
+            "ce_ensemble": losses.cross_entropy(ensemble, batch.labels),
+            "kd": sum(losses.hinton_kd(z, ensemble.detach(), T) for z in logits)}
+
+
 class TeacherFreeReg(Distiller):
     """Tf-KD reg (Yuan et al. 2020; zhang eq. 4): (1 - alpha) CE + alpha T^2 KL(p^d || p_s^T)
     with the virtual teacher p^d putting `a` on the true class and (1 - a)/(K - 1) elsewhere."""
@@ -211,5 +256,6 @@ METHODS: dict[str, type[Distiller]] = {
     "fitnet": FitNetHint,
     "crd": ContrastiveKD,
     "dml": MutualLearning,
+    "one": NativeEnsemble,
     "adversarial": AdversarialKD,
 }

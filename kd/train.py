@@ -107,45 +107,47 @@ def fit(distiller: Distiller, train_loader: DeviceLoader, test_loader: DeviceLoa
     if history:
         bar.set_postfix_str(f"resumed after epoch {len(history)}")
 
-    for epoch in range(len(history), cfg.epochs):
-        torch.manual_seed(seed * 1_000_003 + epoch)      # dropout etc.: a function of (seed, epoch)
-        distiller.train()
-        step_loss = torch.zeros(steps, device=device)
-        correct = torch.zeros((), device=device, dtype=torch.long)
-        named: dict[str, torch.Tensor] = {}
-        start = time.perf_counter()
-        for i, batch in enumerate(train_loader.epoch(epoch)):
-            with autocast(device, cfg.precision):
-                logits, losses = step_fn(batch, epoch)
-            loss = sum(losses.values())
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
-            step_loss[i] = loss.detach()
-            correct += (logits.detach().argmax(1) == batch.labels).sum()
-            for name, value in losses.items():
-                named[name] = named.get(name, 0) + value.detach()
-            bar.update()
-        bad = torch.nonzero(~torch.isfinite(step_loss)).flatten()
-        if len(bad):
-            first = int(bad[0])
-            raise NonFiniteLoss(f"{desc}: the loss is {step_loss[first].item()} at epoch "
-                                f"{epoch + 1}, step {first + 1} of {steps}; the run stopped")
-        seconds = time.perf_counter() - start
-        record = {"epoch": epoch + 1, "loss": step_loss.mean().item(),
-                  **{f"loss_{k}": (v / steps).item() for k, v in named.items()},
-                  "train_acc": 100.0 * correct.item() / len(train_loader.labels),
-                  "lr": optimizer.param_groups[0]["lr"], "seconds": seconds}
-        if test_loader is not None:
-            record["test_acc"] = accuracy(distiller.student, test_loader, cfg.precision)
-        history.append(record)
-        bar.set_postfix_str(f"epoch {epoch + 1} loss {record['loss']:.4f} "
-                            f"train {record['train_acc']:.2f}%"
-                            + (f" test {record['test_acc']:.2f}%" if "test_acc" in record else ""))
-        if on_epoch_end is not None:
-            on_epoch_end({"distiller": distiller.learnable_state_dict(),
-                          "optimizer": optimizer.state_dict(),
-                          "scheduler": scheduler.state_dict(), "history": history})
-    bar.close()
+    try:
+        for epoch in range(len(history), cfg.epochs):
+            torch.manual_seed(seed * 1_000_003 + epoch)      # dropout etc.: a function of (seed, epoch)
+            distiller.train()
+            step_loss = torch.zeros(steps, device=device)
+            correct = torch.zeros((), device=device, dtype=torch.long)
+            named: dict[str, torch.Tensor] = {}
+            start = time.perf_counter()
+            for i, batch in enumerate(train_loader.epoch(epoch)):
+                with autocast(device, cfg.precision):
+                    logits, losses = step_fn(batch, epoch)
+                loss = sum(losses.values())
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                scheduler.step()
+                step_loss[i] = loss.detach()
+                correct += (logits.detach().argmax(1) == batch.labels).sum()
+                for name, value in losses.items():
+                    named[name] = named.get(name, 0) + value.detach()
+                bar.update()
+            bad = torch.nonzero(~torch.isfinite(step_loss)).flatten()
+            if len(bad):
+                first = int(bad[0])
+                raise NonFiniteLoss(f"{desc}: the loss is {step_loss[first].item()} at epoch "
+                                    f"{epoch + 1}, step {first + 1} of {steps}; the run stopped")
+            seconds = time.perf_counter() - start
+            record = {"epoch": epoch + 1, "loss": step_loss.mean().item(),
+                      **{f"loss_{k}": (v / steps).item() for k, v in named.items()},
+                      "train_acc": 100.0 * correct.item() / len(train_loader.labels),
+                      "lr": optimizer.param_groups[0]["lr"], "seconds": seconds}
+            if test_loader is not None:
+                record["test_acc"] = accuracy(distiller.student, test_loader, cfg.precision)
+            history.append(record)
+            bar.set_postfix_str(f"epoch {epoch + 1} loss {record['loss']:.4f} "
+                                f"train {record['train_acc']:.2f}%"
+                                + (f" test {record['test_acc']:.2f}%" if "test_acc" in record else ""))
+            if on_epoch_end is not None:
+                on_epoch_end({"distiller": distiller.learnable_state_dict(),
+                              "optimizer": optimizer.state_dict(),
+                              "scheduler": scheduler.state_dict(), "history": history})
+    finally:
+        bar.close()
     return history

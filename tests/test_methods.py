@@ -8,7 +8,7 @@ from kd.methods import METHODS
 
 # method -> extra MethodConfig fields for a short run
 OPTIONS = {"eskd": dict(stop_epoch=1), "crd": dict(negatives=64), "fitnet": {},
-           "adversarial": dict(steps=2)}
+           "adversarial": dict(steps=2), "one": dict(T=3.0)}
 
 
 @pytest.fixture(autouse=True)
@@ -170,3 +170,26 @@ def test_every_method_trains_the_sarfraz_pairs_for_an_epoch(student, teacher, na
     result = kd.run(pair(student, teacher, name), progress=False)
     (epoch,) = result.metrics["history"]
     assert torch.isfinite(torch.tensor(epoch["loss"])) and 0 <= result.final_acc <= 100
+
+
+def test_one_branches_share_the_trunk_and_the_gate_mixes_them():
+    distiller, train = _distiller("one")
+    assert len(distiller.branches) == 2
+    shared = {id(p) for p in distiller.student.stem.parameters()}
+    for branch in distiller.branches:
+        assert not shared & {id(p) for p in branch.parameters()}      # own last stage
+        assert not torch.equal(branch.stages[0][0].conv1.weight, distiller.student.stages[-1][0].conv1.weight)
+    batch = next(iter(kd.DeviceLoader(train, 16).epoch(0)))
+    distiller.train()
+    logits, named = distiller.forward_train(batch, 0)
+    torch.testing.assert_close(logits, distiller.student(batch.images))   # branch 0 is the student
+    assert set(named) == {"ce", "ce_ensemble", "kd"}
+    sum(named.values()).backward()
+    assert distiller.gate[2].weight.grad is not None and distiller.gate[2].weight.grad.abs().sum() > 0
+
+
+def test_one_needs_a_staged_network():
+    cfg = kd.RunConfig(model=kd.ModelConfig("mlp", (8,)), method=kd.MethodConfig("one"),
+                       data=kd.DataConfig("mnist", per_class=2))
+    with pytest.raises(ValueError, match="ONE shares"):
+        kd.run(cfg, progress=False)
