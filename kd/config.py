@@ -122,7 +122,7 @@ class MethodConfig:
     Sarfraz et al. 2020 Table I's defaults: T and alpha of the soft-target term; `weight` of
     a method's own loss (None: the method's default, AT 1000, SP 3000, CRD 0.8); RKD's
     `w_dist` and `w_angle`; FitNet's `block_weights` (None: [0, 1, 0]); ONE's `branches`
-    (3; give T=3 as Sarfraz does); Tf-KD reg's
+    (3; give T=3 as Sarfraz does); BSS's `attack_size` (32) and `bss_steps` (10); Tf-KD reg's
     correct-class probability `a`; ESKD's `stop_epoch`; the PGD attack of adversarial KD
     (`eps`, `step_size` in pixel units, `steps`); CRD's number of `negatives`."""
     name: str = "ce"
@@ -139,6 +139,8 @@ class MethodConfig:
     steps: int = 7
     negatives: int = 16384
     branches: int = 3
+    attack_size: int = 32
+    bss_steps: int = 10
 
     def __post_init__(self) -> None:
         _coerce_floats(self)
@@ -159,6 +161,8 @@ class MethodConfig:
                  f"step_size > 0, steps >= 1")
         _require(self.negatives >= 1, f"negatives={self.negatives} must be >= 1")
         _require(self.branches >= 2, f"branches={self.branches} must be >= 2")
+        _require(self.attack_size >= 1 and self.bss_steps >= 1,
+                 f"attack_size={self.attack_size}, bss_steps={self.bss_steps} must be >= 1")
 
 
 @dataclass(frozen=True)

@@ -21,13 +21,15 @@ from .data import Batch, DeviceLoader
 class Context:
     """What a method may need to build its own parts, given by the runner: a small example
     batch (for the shapes of heads and regressors), the number of training images (CRD's
-    memory), the loader's normalisation (pixel-space attack steps) and a factory of fresh
-    students of the run's architecture, `make_student(k)` initialised from seed offset k."""
+    memory), the loader's normalisation (pixel-space attack steps), a factory of fresh
+    students of the run's architecture, `make_student(k)` initialised from seed offset k, and
+    the run's number of epochs (for losses whose weights decay over training)."""
     example: torch.Tensor
     num_samples: int
     mean: tuple[float, ...]
     std: tuple[float, ...]
     make_student: Callable[[int], nn.Module]
+    epochs: int = 1
 
     @torch.no_grad()
     def features(self, model: nn.Module):

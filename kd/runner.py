@@ -101,7 +101,8 @@ def _build_student(cfg: RunConfig, train: Dataset, offset: int = 0) -> nn.Module
 def _context(cfg: RunConfig, train: Dataset) -> Context:
     example = DeviceLoader(train.subset(torch.arange(min(2, len(train)))), 2).prepare(train.images[:2])
     return Context(example=example, num_samples=len(train), mean=train.mean, std=train.std,
-                   make_student=lambda offset: _build_student(cfg, train, offset))
+                   make_student=lambda offset: _build_student(cfg, train, offset),
+                   epochs=cfg.train.epochs)
 
 
 def run(cfg: RunConfig, *, device: torch.device | str | None = None, progress: bool = True,

@@ -8,7 +8,7 @@ from kd.methods import METHODS
 
 # method -> extra MethodConfig fields for a short run
 OPTIONS = {"eskd": dict(stop_epoch=1), "crd": dict(negatives=64), "fitnet": {},
-           "adversarial": dict(steps=2), "one": dict(T=3.0)}
+           "adversarial": dict(steps=2), "one": dict(T=3.0), "bss": dict(attack_size=8, bss_steps=3)}
 
 
 @pytest.fixture(autouse=True)
@@ -193,3 +193,22 @@ def test_one_needs_a_staged_network():
                        data=kd.DataConfig("mnist", per_class=2))
     with pytest.raises(ValueError, match="ONE shares"):
         kd.run(cfg, progress=False)
+
+
+def test_bss_weights_decay_and_boundary_samples_stop_at_three_quarters():
+    distiller, train = _distiller("bss")
+    distiller.epochs = 8
+    assert distiller.weights(0) == (4.0, 2.0)
+    assert distiller.weights(4) == pytest.approx((2.5, 2 * (1 - 4 * 0.5 / 3)))
+    assert distiller.weights(6)[1] == 0.0 and distiller.weights(8) == (1.0, 0.0)
+    # a copy of the student as the teacher: the two agree, so base samples exist
+    import copy
+    from kd.runner import _context
+    cfg = pair("resnet8", "resnet14", "bss", epochs=8)
+    twin = METHODS["bss"](distiller.student, copy.deepcopy(distiller.student), cfg.method,
+                          _context(cfg, train))
+    batch = next(iter(kd.DeviceLoader(train, 100).epoch(0)))
+    twin.train()
+    _, early = twin.forward_train(batch, 0)
+    _, late = twin.forward_train(batch, 6)
+    assert "bss" in early and torch.isfinite(early["bss"]) and "bss" not in late
