@@ -27,6 +27,11 @@ def _paired(student: list[torch.Tensor], teacher: list[torch.Tensor]) -> tuple[l
     return student[-k:], teacher[-k:]
 
 
+def _weight(method, default: float) -> float:
+    """The method's own loss weight: `method.weight` when given (0 included), else `default`."""
+    return default if method.weight is None else method.weight
+
+
 class FeatureDistiller(Distiller):
     """Base of the methods that read the teacher's features: runs both networks with
     features=True (the teacher without gradient) and adds `feature_loss` to cross-entropy."""
@@ -53,7 +58,7 @@ class AttentionTransfer(FeatureDistiller):
 
     def feature_loss(self, s, t, batch):
         fs, ft = _paired(s.stages, t.stages)
-        return {"at": fl.attention_transfer(fs, ft, beta=self.method.weight or 1000.0)}
+        return {"at": fl.attention_transfer(fs, ft, beta=_weight(self.method, 1000.0))}
 
 
 class SimilarityPreserving(FeatureDistiller):
@@ -61,7 +66,7 @@ class SimilarityPreserving(FeatureDistiller):
 
     def feature_loss(self, s, t, batch):
         return {"sp": fl.similarity_preserving(s.stages[-1], t.stages[-1],
-                                               gamma=self.method.weight or 3000.0)}
+                                               gamma=_weight(self.method, 3000.0))}
 
 
 class RelationalKD(FeatureDistiller):
@@ -120,7 +125,7 @@ class ContrastiveKD(FeatureDistiller):
         self.crd = fl.CRDLoss(s_dim, t_dim, context.num_samples, k=method.negatives)
 
     def feature_loss(self, s, t, batch):
-        return {"crd": (self.method.weight or 0.8) * self.crd(s.embedding, t.embedding, batch.index)}
+        return {"crd": _weight(self.method, 0.8) * self.crd(s.embedding, t.embedding, batch.index)}
 
 
 class MutualLearning(Distiller):

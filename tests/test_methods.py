@@ -212,3 +212,17 @@ def test_bss_weights_decay_and_boundary_samples_stop_at_three_quarters():
     _, early = twin.forward_train(batch, 0)
     _, late = twin.forward_train(batch, 6)
     assert "bss" in early and torch.isfinite(early["bss"]) and "bss" not in late
+
+
+@pytest.mark.parametrize("name, key", [("at", "at"), ("sp", "sp"), ("crd", "crd")])
+def test_an_explicit_zero_weight_switches_the_feature_loss_off(name, key):
+    cfg = pair("resnet8", "resnet14", name)
+    cfg = cfg.with_(method=cfg.method.__class__(**{**cfg.method.__dict__, "weight": 0.0}))
+    train, _ = kd.split(cfg.data)
+    from kd.runner import _build_student, _context
+    d = METHODS[name](_build_student(cfg, train), _build_student(cfg.teacher, train, 5), cfg.method,
+                      _context(cfg, train))
+    batch = next(iter(kd.DeviceLoader(train, 16).epoch(0)))
+    d.train()
+    _, named = d.forward_train(batch, 0)
+    assert named[key].item() == 0.0
