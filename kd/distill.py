@@ -15,6 +15,7 @@ from torch import nn
 
 from . import losses
 from .data import Batch, DeviceLoader
+from .modes import eval_mode
 
 
 @dataclass
@@ -34,11 +35,8 @@ class Context:
     @torch.no_grad()
     def features(self, model: nn.Module):
         """model(example, features=True) in eval mode, on the model's device."""
-        was_training = model.training
-        model.eval()
-        out = model(self.example.to(next(model.parameters()).device), features=True)
-        model.train(was_training)
-        return out
+        with eval_mode(model):
+            return model(self.example.to(next(model.parameters()).device), features=True)
 
 
 class Distiller(nn.Module):

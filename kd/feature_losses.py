@@ -12,12 +12,13 @@ Conventions shared by every loss here:
 """
 from __future__ import annotations
 
-import contextlib
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from .modes import eval_mode
 
 Tensor = torch.Tensor
 
@@ -59,18 +60,6 @@ def _clamp_tensors(x: Tensor, lower: float | Tensor | None, upper: float | Tenso
     if upper is not None:
         x = torch.minimum(x, torch.as_tensor(upper, dtype=x.dtype, device=x.device))
     return x
-
-
-@contextlib.contextmanager
-def _eval_mode(model: nn.Module) -> Iterator[None]:
-    """Put every submodule in eval mode and restore each one's own flag afterwards."""
-    modes = [(m, m.training) for m in model.modules()]
-    model.eval()
-    try:
-        yield
-    finally:
-        for m, mode in modes:
-            m.training = mode
 
 
 # ---------------------------------------------------------------------------------------------
@@ -480,7 +469,7 @@ def pgd_attack(model: nn.Module, x: Tensor, target: Tensor,
     if random_start:
         x_adv = x_adv + (torch.rand_like(x) * 2 - 1) * eps
     x_adv = torch.clamp(x_adv, lo, hi)
-    with _eval_mode(model), torch.enable_grad():
+    with eval_mode(model), torch.enable_grad():
         for _ in range(steps):
             x_adv.requires_grad_(True)
             loss = loss_fn(model(x_adv), target).sum()
@@ -556,7 +545,7 @@ def bss_attack(teacher: nn.Module, x: Tensor, target_classes: Tensor, steps: int
     target = target_classes.long()
     x_adv = x.clone()
     shape = (-1,) + (1,) * (x.dim() - 1)
-    with _eval_mode(teacher), torch.enable_grad():
+    with eval_mode(teacher), torch.enable_grad():
         base = active = None
         for _ in range(steps):
             x_adv.requires_grad_(True)

@@ -8,6 +8,8 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from .modes import eval_mode
+
 
 def count_params(model: nn.Module, include_bias: bool = True) -> int:
     """Number of parameters; without biases when include_bias is False (zhang Table 1 counts
@@ -20,30 +22,25 @@ def count_params(model: nn.Module, include_bias: bool = True) -> int:
 def count_macs(model: nn.Module, example: torch.Tensor) -> int:
     """Multiply-accumulates of one forward pass per input image (what zhang Table 1 calls
     FLOPS: 2,392,800 for the teacher), from PyTorch's FLOP counter (2 FLOPs per MAC)."""
-    was_training = model.training
-    model.eval()
     counter = FlopCounterMode(display=False)
-    with counter:
+    with eval_mode(model), counter:
         model(example)
-    model.train(was_training)
     return counter.get_total_flops() // 2 // example.shape[0]
 
 
 @torch.inference_mode()
 def inference_seconds(model: nn.Module, batch: torch.Tensor, repeats: int = 30, warmup: int = 3) -> float:
     """Median wall time of one forward pass over `batch` (eval mode, inference mode)."""
-    was_training = model.training
-    model.eval()
     sync = torch.cuda.synchronize if batch.is_cuda else (lambda: None)
     times = []
-    for i in range(warmup + repeats):
-        sync()
-        start = time.perf_counter()
-        model(batch)
-        sync()
-        if i >= warmup:
-            times.append(time.perf_counter() - start)
-    model.train(was_training)
+    with eval_mode(model):
+        for i in range(warmup + repeats):
+            sync()
+            start = time.perf_counter()
+            model(batch)
+            sync()
+            if i >= warmup:
+                times.append(time.perf_counter() - start)
     return statistics.median(times)
 
 

@@ -19,6 +19,7 @@ from tqdm.std import tqdm
 from .config import TrainConfig
 from .data import DeviceLoader
 from .distill import Distiller
+from .modes import eval_mode
 
 
 def default_device() -> torch.device:
@@ -59,12 +60,8 @@ def lr_factor(cfg: TrainConfig, step: int, steps_per_epoch: int) -> float:
 @torch.no_grad()
 def predict(model: nn.Module, loader: DeviceLoader, precision: str = "auto") -> torch.Tensor:
     """Logits for every image of a loader, in its order (model in eval mode)."""
-    was_training = model.training
-    model.eval()
-    with autocast(loader.device, precision):
-        out = torch.cat([model(b.images).float() for b in loader.epoch(0)])
-    model.train(was_training)
-    return out
+    with eval_mode(model), autocast(loader.device, precision):
+        return torch.cat([model(b.images).float() for b in loader.epoch(0)])
 
 
 def accuracy(model: nn.Module, loader: DeviceLoader, precision: str = "auto") -> float:

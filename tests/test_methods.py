@@ -1,5 +1,7 @@
 """Every method of the zoo: its guards (teacher frozen, gradients to the student and its own
 heads only) and a short run on a CIFAR-10 subset in which the training loss falls."""
+import dataclasses
+
 import pytest
 import torch
 
@@ -30,7 +32,7 @@ def pair(student: str, teacher: str, name: str, epochs: int = 1) -> kd.RunConfig
     train = kd.TrainConfig(epochs=epochs, batch_size=25, lr=0.05, weight_decay=5e-4)
     teacher_cfg = kd.RunConfig(data=cifar(), model=kd.ModelConfig(teacher), train=train)
     if name in STAGE1:
-        train = train.__class__(**{**train.__dict__, "lr": 0.001})
+        train = dataclasses.replace(train, lr=0.001)
     cls = METHODS[name]
     if getattr(cls, "same_architecture", False):
         teacher_cfg = teacher_cfg.with_(model=kd.ModelConfig(student))
@@ -217,7 +219,7 @@ def test_bss_weights_decay_and_boundary_samples_stop_at_three_quarters():
 @pytest.mark.parametrize("name, key", [("at", "at"), ("sp", "sp"), ("crd", "crd")])
 def test_an_explicit_zero_weight_switches_the_feature_loss_off(name, key):
     cfg = pair("resnet8", "resnet14", name)
-    cfg = cfg.with_(method=cfg.method.__class__(**{**cfg.method.__dict__, "weight": 0.0}))
+    cfg = cfg.with_(method__weight=0.0)
     train, _ = kd.split(cfg.data)
     from kd.runner import _build_student, _context
     d = METHODS[name](_build_student(cfg, train), _build_student(cfg.teacher, train, 5), cfg.method,
