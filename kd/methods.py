@@ -4,10 +4,9 @@ Each distiller turns a batch into the student's logits and a dict of named, weig
 the trainer sums the dict and never asks which method it runs. Defaults follow Sarfraz et al.
 2020, Table I, unless the method's own paper says otherwise.
 
-Two-stage methods are two runs: the stage-1 run (method "fitnet") trains the student on the
-hint alone, and the stage-2 run (method "hinton") starts from it through
-`RunConfig(init=stage1)`. (FSP, the other two-stage method, is not in the table yet: its flow
-loss, feature_losses.fsp_loss, diverged at the paper's stage-1 rate on the WRN pair.)
+Two-stage methods are two runs: the stage-1 run (method "fitnet" or "fsp") trains the student
+on the hint or the flow matrices alone, and the stage-2 run (method "hinton") starts from it
+through `RunConfig(init=stage1)`.
 """
 from __future__ import annotations
 
@@ -111,6 +110,43 @@ class FitNetHint(FeatureDistiller):
         hint = sum(w * fl.hint_loss(r(a, tuple(b.shape[-2:])), b)
                    for w, r, a, b in zip(self.block_weights, self.regressors, fs, ft) if w)
         return s.logits, {"hint": hint}
+
+
+class FlowOfSolution(FeatureDistiller):
+    """Stage 1 of FSP (Yim et al. 2017, eq. 2): the student's flow matrices between the stem
+    and block 1, block 1 and 2, block 2 and 3 match the teacher's; no label loss.
+    `block_weights` weighs the three pairs (Sarfraz Table I: W = [1, 3, 1]). The maps are the
+    activated ones (Yim's are ReLU outputs; for pre-activation WRNs, ReLU(BN(group output)),
+    see WideResNet.activated): on the raw sums, stage 1 diverged at lr 0.001 on the WRN pair."""
+
+    def __init__(self, student, teacher=None, method=None, context: Context | None = None):
+        super().__init__(student, teacher, method, context)
+        self.block_weights = tuple(method.block_weights or (1.0, 3.0, 1.0))
+        s, t = context.features(student), context.features(teacher)
+        if s.stem is None or t.stem is None or not hasattr(student, "activated"):
+            raise ValueError("FSP needs networks with a stem and blocks (CIFAR ResNets, WRNs, "
+                             "ResNet18/50)")
+        s_pairs, t_pairs = self.pairs(student, s), self.pairs(teacher, t)
+        if len(s_pairs) != len(t_pairs) or len(self.block_weights) != len(s_pairs):
+            raise ValueError(f"block_weights={self.block_weights}: FSP pairs blocks, and the "
+                             f"student has {len(s_pairs)} pairs, the teacher {len(t_pairs)}")
+        for i, ((a, b), (c, d)) in enumerate(zip(s_pairs, t_pairs)):
+            if a.shape[1] != c.shape[1] or b.shape[1] != d.shape[1]:
+                raise ValueError(f"FSP pair {i + 1}: student channels {a.shape[1]}->{b.shape[1]}, "
+                                 f"teacher {c.shape[1]}->{d.shape[1]}; FSP needs equal widths")
+
+    @staticmethod
+    def pairs(model: nn.Module, f) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        maps = model.activated([f.stem, *f.stages])
+        return list(zip(maps[:-1], maps[1:]))
+
+    def forward_train(self, batch, epoch):
+        s = self.student(batch.images, features=True)
+        t = self.teacher_features(batch.images)
+        with torch.no_grad():
+            t_pairs = self.pairs(self.teacher, t)
+        return s.logits, {"fsp": fl.fsp_loss(self.pairs(self.student, s), t_pairs,
+                                             self.block_weights)}
 
 
 class ContrastiveKD(FeatureDistiller):
@@ -305,6 +341,7 @@ METHODS: dict[str, type[Distiller]] = {
     "rkd_a": RelationalKDAngle,
     "rkd_da": RelationalKD,
     "fitnet": FitNetHint,
+    "fsp": FlowOfSolution,
     "crd": ContrastiveKD,
     "dml": MutualLearning,
     "one": NativeEnsemble,

@@ -208,7 +208,7 @@ def test_fsp_matrix_and_loss_match_hand_computation():
             assert got_g[b, i].tolist() == pytest.approx(gs[b][i], rel=1e-5, abs=1e-6)
     per_example = [sum((gs[b][i][j] - gt[b][i][j]) ** 2 for i in range(2) for j in range(3))
                    for b in range(2)]
-    expected = 0.5 * sum(per_example) / 2
+    expected = 0.5 * sum(per_example) / 2 / (2 * 3)   # batch mean, then mean over the 2x3 entries
     got = fl.fsp_loss([(s1, s2)], [(t1, t2)], weights=[0.5])
     assert got.item() == pytest.approx(expected, rel=1e-5)
 

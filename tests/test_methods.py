@@ -9,7 +9,7 @@ import kd
 from kd.methods import METHODS
 
 # method -> extra MethodConfig fields for a short run
-OPTIONS = {"eskd": dict(stop_epoch=1), "crd": dict(negatives=64), "fitnet": {},
+OPTIONS = {"eskd": dict(stop_epoch=1), "crd": dict(negatives=64),
            "adversarial": dict(steps=2), "one": dict(T=3.0), "bss": dict(attack_size=8, bss_steps=3)}
 
 
@@ -25,7 +25,7 @@ def cifar(per_class: int = 10, test_per_class: int = 5) -> kd.DataConfig:
 
 
 # Sarfraz III: the stage-1 (initialisation) runs of FitNet and FSP use lr 0.001
-STAGE1 = {"fitnet"}
+STAGE1 = {"fitnet", "fsp"}
 
 
 def pair(student: str, teacher: str, name: str, epochs: int = 1) -> kd.RunConfig:
@@ -81,7 +81,7 @@ def test_teacher_frozen_and_gradients_reach_only_the_student_side(name):
 def test_short_run_loss_falls(name):
     """Three epochs on 100 CIFAR-10 images: the mean training loss of the last epoch is
     below that of the first."""
-    key = {"fitnet": "loss_hint"}.get(name, "loss")   # the hint stage has no label loss
+    key = {"fitnet": "loss_hint", "fsp": "loss_fsp"}.get(name, "loss")   # stage 1: no label loss
     result = kd.run(pair("resnet8", "resnet14", name, epochs=3), progress=False)
     history = result.metrics["history"]
     assert history[-1][key] < history[0][key], [h[key] for h in history]
@@ -105,9 +105,10 @@ def test_eskd_stops_distilling_after_stop_epoch():
     assert second.get("loss_kd", 0.0) == 0.0
 
 
-def test_fitnet_second_stage_starts_from_the_hint_stage(monkeypatch):
+@pytest.mark.parametrize("name", sorted(STAGE1))
+def test_second_stage_starts_from_the_first(monkeypatch, name):
     import kd.runner as runner
-    stage1 = pair("resnet8", "resnet14", "fitnet")
+    stage1 = pair("resnet8", "resnet14", name)
     stage2 = stage1.with_(method=kd.MethodConfig("hinton"), init=stage1)
     first = kd.run(stage1, progress=False)
     seen = {}
@@ -228,3 +229,50 @@ def test_an_explicit_zero_weight_switches_the_feature_loss_off(name, key):
     d.train()
     _, named = d.forward_train(batch, 0)
     assert named[key].item() == 0.0
+
+
+def test_fsp_pairs_stem_and_blocks_with_sarfraz_weights():
+    distiller, train = _distiller("fsp")
+    assert distiller.block_weights == (1.0, 3.0, 1.0)
+    batch = next(iter(kd.DeviceLoader(train, 8).epoch(0)))
+    f = distiller.student(batch.images, features=True)
+    pairs = distiller.pairs(distiller.student, f)
+    assert [(a.shape[1], b.shape[1]) for a, b in pairs] == [(16, 16), (16, 32), (32, 64)]
+    distiller.train()
+    _, named = distiller.forward_train(batch, 0)
+    assert set(named) == {"fsp"} and named["fsp"] > 0
+
+
+def test_fsp_needs_equal_widths_and_a_stem():
+    with pytest.raises(ValueError, match="FSP needs equal widths"):
+        kd.run(pair("wrn_16_1", "wrn_16_2", "fsp"), progress=False)
+    cfg = kd.RunConfig(model=kd.ModelConfig("mlp", (8,)), method=kd.MethodConfig("fsp"),
+                       data=kd.DataConfig("mnist", per_class=2),
+                       teacher=kd.RunConfig(model=kd.ModelConfig("mlp", (8,)),
+                                            data=kd.DataConfig("mnist", per_class=2)))
+    with pytest.raises(ValueError, match="FSP needs networks with a stem"):
+        kd.run(cfg, progress=False)
+
+
+def test_fsp_stage_one_is_stable_at_sarfraz_rate_on_the_wrn_pair():
+    """Pitfall: on the WRN's raw group outputs (pre-activation sums that grow with depth) this
+    run diverged at lr 0.001 (NaN at epoch 3, step 2); on the activated maps it stays finite."""
+    history = kd.run(pair("wrn_16_2", "wrn_40_2", "fsp", epochs=3), progress=False).metrics["history"]
+    assert all(torch.isfinite(torch.tensor(h["loss_fsp"])) for h in history)
+
+
+def test_wrn_activated_maps_match_the_forward_and_leave_bn_statistics_alone():
+    net = kd.build(kd.ModelConfig("wrn_16_2"), 10, (3, 32, 32))
+    x = torch.randn(8, 3, 32, 32)
+    for training in (True, False):
+        net.train(training)
+        f = net(x, features=True)
+        buffers = {k: v.clone() for k, v in net.state_dict().items()}
+        maps = net.activated([f.stem, *f.stages])
+        for k, v in net.state_dict().items():
+            torch.testing.assert_close(v, buffers[k], rtol=0, atol=0)
+        block = net.stages[1][0]
+        torch.testing.assert_close(maps[1], torch.relu(block.bn1(f.stages[0])))
+        net.load_state_dict(buffers)
+        torch.testing.assert_close(maps[-1], torch.relu(net.bn(f.stages[-1])))
+        net.load_state_dict(buffers)

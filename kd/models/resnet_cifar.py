@@ -56,6 +56,11 @@ class StagedNet(nn.Module):
     def pool(self, h: torch.Tensor) -> torch.Tensor:
         return F.adaptive_avg_pool2d(h, 1).flatten(1)
 
+    def activated(self, maps: list[torch.Tensor]) -> list[torch.Tensor]:
+        """`maps` (the stem's output, then each stage's) as the layer after each reads them.
+        In post-activation networks they already are (each ends in a ReLU)."""
+        return list(maps)
+
     def forward(self, x: torch.Tensor, features: bool = False) -> torch.Tensor | Features:
         h = stem = self.stem(x)
         stages = []

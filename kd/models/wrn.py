@@ -58,3 +58,20 @@ class WideResNet(StagedNet):
 
     def pool(self, h: torch.Tensor) -> torch.Tensor:
         return F.adaptive_avg_pool2d(F.relu(self.bn(h)), 1).flatten(1)
+
+    def activated(self, maps: list[torch.Tensor]) -> list[torch.Tensor]:
+        """ReLU(BN(map)) with the BN that reads each map in the forward (the next group's first
+        block, or the final BN): the pre-activation sums grow with depth (block 3 of a trained
+        WRN-40-2 is ~10x block 1), these do not. BN runs as in the forward (batch statistics
+        in training, running ones in eval) but never updates the running statistics."""
+        readers = [stage[0].bn1 for stage in self.stages] + [self.bn]
+        if len(maps) != len(readers):
+            raise ValueError(f"{len(maps)} maps for {len(readers)} readers (stem + each group)")
+        return [F.relu(_batch_norm(m, bn)) for m, bn in zip(maps, readers)]
+
+
+def _batch_norm(x: torch.Tensor, bn: nn.BatchNorm2d) -> torch.Tensor:
+    """`bn(x)` without touching its running statistics."""
+    if bn.training:
+        return F.batch_norm(x, None, None, bn.weight, bn.bias, True, 0.0, bn.eps)
+    return F.batch_norm(x, bn.running_mean, bn.running_var, bn.weight, bn.bias, False, 0.0, bn.eps)
