@@ -1,6 +1,7 @@
 # kd: `make reproduce` executes every numbered notebook; `make test` runs the unit tests,
 # nbval and a papermill smoke run. Each target sets itself up (idempotently).
 #   make reproduce [PROFILE=smoke|cpu|paper] [NB=10]      make test      make data
+#   make bench (kd's trainer beside the conventional loop; benchmarks/results.json)
 PYTHON      ?= $(shell command -v python3.11 || command -v python3)
 VENV        := .venv
 PY          := $(VENV)/bin/python
@@ -11,7 +12,7 @@ REPO_URL    ?= https://github.com/kd-reproductions/kd
 KERNEL      := kd
 export REPO_URL
 
-.PHONY: all env data reproduce test unit nbval smoke bench clean
+.PHONY: all env data reproduce test unit nbval smoke bench bench-smoke clean
 
 all: test
 
@@ -40,7 +41,14 @@ nbval: env data
 smoke: env data
 	$(PY) -m kd reproduce --profile smoke
 
-test: unit nbval smoke
+# the full benchmark takes about 10 minutes on 2 cores; CI runs the seconds-long smoke mode
+bench: env data
+	$(PY) benchmarks/bench.py
+
+bench-smoke: env data
+	$(PY) benchmarks/bench.py --smoke
+
+test: unit nbval smoke bench-smoke
 
 clean:
 	rm -rf build runs .pytest_cache

@@ -169,7 +169,7 @@ class MethodConfig:
 class TrainConfig:
     """Optimisation. `milestones` are epochs at which a step schedule multiplies the rate by
     `gamma`; `exp` multiplies it by `gamma` every epoch. `precision` "auto" is bf16 autocast
-    on CUDA and float32 on the CPU."""
+    on CUDA and on a CPU with native bf16, float32 elsewhere (kd.train.resolve_precision)."""
     epochs: int = 1
     batch_size: int = 128
     optimizer: str = "sgd"

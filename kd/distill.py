@@ -80,7 +80,14 @@ class Distiller(nn.Module):
         if wrong:
             raise KeyError(f"checkpoint does not fit this distiller: {wrong[:5]}")
 
-    @torch.no_grad()
+    def run_teacher(self, images: torch.Tensor, features: bool = False):
+        """The frozen teacher's forward under inference mode (no autograd bookkeeping at all).
+        Its outputs are cloned out of inference mode, so that a loss may save them for the
+        student's backward pass."""
+        with torch.inference_mode():
+            out = self.teacher(images, features=features)
+        return _cloned(out)
+
     def cache_teacher_logits(self, loader: DeviceLoader) -> None:
         """Teacher logits for every image of an un-augmented loader, computed once."""
         if loader.random:
@@ -88,14 +95,13 @@ class Distiller(nn.Module):
         self.teacher.eval()
         step = 1024
         self._teacher_cache = torch.cat([
-            self.teacher(loader.prepare(loader.images[i:i + step])).float()
+            self.run_teacher(loader.prepare(loader.images[i:i + step])).float()
             for i in range(0, len(loader.images), step)])
 
     def teacher_logits(self, batch: Batch) -> torch.Tensor:
         if self._teacher_cache is not None:
             return self._teacher_cache[batch.index]
-        with torch.no_grad():
-            return self.teacher(batch.images)
+        return self.run_teacher(batch.images)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.student(images)
@@ -120,3 +126,14 @@ class HintonKD(Distiller):
             "kd": alpha * losses.hinton_kd(logits, self.teacher_logits(batch), T),
         }
 
+
+def _cloned(out):
+    """A copy of a network's output (a tensor, a list of them or a Features) outside
+    inference mode."""
+    if isinstance(out, torch.Tensor):
+        return out.clone()
+    if isinstance(out, list):
+        return [_cloned(o) for o in out]
+    if out is None:
+        return None
+    return type(out)(*(_cloned(o) for o in out))

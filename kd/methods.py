@@ -38,8 +38,7 @@ class FeatureDistiller(Distiller):
     uses_teacher = True
 
     def teacher_features(self, images: torch.Tensor):
-        with torch.no_grad():
-            return self.teacher(images, features=True)
+        return self.run_teacher(images, features=True)
 
     def forward_train(self, batch: Batch, epoch: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         s = self.student(batch.images, features=True)
@@ -314,8 +313,7 @@ class BoundarySupportingKD(Distiller):
             targets = fl.bss_targets(t_logits[base], y[base])
             x_bss = fl.bss_attack(self.teacher, x[base], targets, steps=m.bss_steps,
                                   lower=self.lower, upper=self.upper)
-            with torch.no_grad():
-                t_bss = self.teacher(x_bss)
+            t_bss = self.run_teacher(x_bss)
             named["bss"] = beta * losses.hinton_kd(self.student(x_bss), t_bss, m.T) / m.T ** 2
         return logits, named
 

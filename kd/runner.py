@@ -1,7 +1,8 @@
 """`run(config)`: train the model a RunConfig describes, or load it from the run cache.
 
-Every run lives in `runs/<key>/`, the key a hash of the full config (teacher included), the
-concrete data and the device type. While it trains, `checkpoint.pt` is rewritten atomically
+Every run lives in `runs/<key>-<device>/`, the key a hash of the full config (teacher
+included) and the concrete data, the device its type and what precision "auto" means there
+(`cpu-fp32`, `cpu-bf16` on a CPU with native bf16, `cuda-bf16`). While it trains, `checkpoint.pt` is rewritten atomically
 after every epoch, so an interrupted run resumes from its last finished epoch; when it
 ends, `model.pt` and then `metrics.json` are written and the checkpoint is removed. All
 loads use `weights_only=True`.
@@ -23,7 +24,7 @@ from .data import first_counts, first_per_class, power_law_counts, uniform_label
 from .distill import Context
 from .methods import METHODS
 from .models import build
-from .train import default_device, fit
+from .train import default_device, fit, resolve_precision
 
 EVAL_BATCH = 1000
 
@@ -85,9 +86,15 @@ def _folder(key: str) -> Path:
     return paths.runs_dir() / key
 
 
+def device_tag(device: torch.device) -> str:
+    """The device part of a run folder's name: `auto` runs train in bf16 on some CPUs and in
+    float32 on others, so the two never share a cache entry."""
+    return f"{device.type}-{resolve_precision('auto', device)}"
+
+
 def is_done(cfg: RunConfig, device: torch.device | None = None) -> bool:
     device = torch.device(device) if device is not None else default_device()
-    folder = _folder(cfg.key() + f"-{device.type}")
+    folder = _folder(f"{cfg.key()}-{device_tag(device)}")
     return (folder / "metrics.json").exists() and (folder / "model.pt").exists()
 
 
@@ -109,7 +116,7 @@ def run(cfg: RunConfig, *, device: torch.device | str | None = None, progress: b
         name: str = "") -> Result:
     """Train (or load from the cache) the model of `cfg`; teachers are run first, recursively."""
     device = torch.device(device) if device is not None else default_device()
-    key = f"{cfg.key()}-{device.type}"
+    key = f"{cfg.key()}-{device_tag(device)}"
     folder = _folder(key)
     desc = name or f"{cfg.method.name}:{cfg.model.arch}{list(cfg.model.hidden) or ''} seed {cfg.seed}"
     train_data, _ = split(cfg.data)

@@ -84,6 +84,8 @@ def test_short_run_loss_falls(name):
     key = {"fitnet": "loss_hint", "fsp": "loss_fsp"}.get(name, "loss")   # stage 1: no label loss
     result = kd.run(pair("resnet8", "resnet14", name, epochs=3), progress=False)
     history = result.metrics["history"]
+    if name == "eskd":        # KD stops after epoch 1: compare the two cross-entropy-only epochs
+        history = history[1:]
     assert history[-1][key] < history[0][key], [h[key] for h in history]
 
 

@@ -146,3 +146,36 @@ def test_cifar100_path_trains_on_the_synthetic_stand_in():
     assert result.metrics["data"] == "cifar100-synthetic" and result.metrics["train_images"] == 2000
     assert history[-1]["loss"] < history[0]["loss"]
     assert result.final_acc > 5.0            # chance is 1%
+
+
+def test_precision_auto_follows_the_hardware_and_names_the_run_folder(mnist):
+    from kd.runner import device_tag
+    from kd.train import native_bf16, resolve_precision
+    cpu = torch.device("cpu")
+    assert resolve_precision("auto", cpu) == ("bf16" if native_bf16(cpu) else "fp32")
+    assert resolve_precision("fp32", cpu) == "fp32" and resolve_precision("bf16", cpu) == "bf16"
+    assert device_tag(cpu) == f"cpu-{resolve_precision('auto', cpu)}"
+    result = kd.run(tiny_run(), progress=False)
+    assert result.key.endswith(device_tag(cpu))
+    # an explicit precision is part of the hashed config: fp32 and bf16 never share a folder
+    assert tiny_run(train__precision="fp32").key() != tiny_run(train__precision="bf16").key()
+
+
+def test_teacher_runs_in_inference_mode_and_its_outputs_can_enter_a_loss():
+    teacher = kd.build(kd.ModelConfig("resnet8"), 10, (3, 32, 32))
+    student = kd.build(kd.ModelConfig("resnet8"), 10, (3, 32, 32))
+    distiller = kd.Distiller(student, teacher)
+    x = torch.randn(4, 3, 32, 32)
+    out = distiller.run_teacher(x, features=True)
+    assert not any(t.is_inference() for t in [out.logits, out.embedding, out.stem, *out.stages])
+    loss = (student(x, features=True).stages[0] * out.stages[0]).sum()   # mul saves both operands
+    loss.backward()
+    assert all(p.grad is None for p in teacher.parameters())
+
+
+def test_fit_puts_networks_in_channels_last():
+    cfg = kd.RunConfig(data=kd.DataConfig("cifar100-synthetic", per_class=2, test_per_class=1),
+                       model=kd.ModelConfig("resnet8"), train=kd.TrainConfig(batch_size=50))
+    result = kd.run(cfg, progress=False)
+    conv = result.model.stem[0].weight
+    assert conv.is_contiguous(memory_format=torch.channels_last)
