@@ -2,10 +2,10 @@
 
 Every run lives in `runs/<key>-<device>/`, the key a hash of the full config (teacher
 included) and the concrete data, the device its type and what precision "auto" means there
-(`cpu-fp32`, `cpu-bf16` on a CPU with native bf16, `cuda-bf16`). While it trains, `checkpoint.pt` is rewritten atomically
-after every epoch, so an interrupted run resumes from its last finished epoch; when it
-ends, `model.pt` and then `metrics.json` are written and the checkpoint is removed. All
-loads use `weights_only=True`.
+(`cpu-fp32`, `cpu-bf16` on a CPU with native bf16, `cuda-bf16`). While it trains,
+`checkpoint.pt` is rewritten atomically after every epoch, so an interrupted run resumes
+from its last finished epoch; when it ends, `model.pt` and then `metrics.json` are written
+and the checkpoint is removed. All loads use `weights_only=True`.
 """
 from __future__ import annotations
 

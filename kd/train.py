@@ -114,6 +114,7 @@ def fit(distiller: Distiller, train_loader: DeviceLoader, test_loader: DeviceLoa
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         history = list(state["history"])
+    precision = resolve_precision(cfg.precision, device)     # once, not in every step
     step_fn = torch.compile(distiller.forward_train) if cfg.compile else distiller.forward_train
     bar = tqdm(total=cfg.epochs * steps, initial=len(history) * steps, disable=not progress,
                desc=desc, mininterval=2.0, unit="step", dynamic_ncols=True)
@@ -129,7 +130,7 @@ def fit(distiller: Distiller, train_loader: DeviceLoader, test_loader: DeviceLoa
             named: dict[str, torch.Tensor] = {}
             start = time.perf_counter()
             for i, batch in enumerate(train_loader.epoch(epoch)):
-                with autocast(device, cfg.precision):
+                with autocast(device, precision):
                     logits, losses = step_fn(batch, epoch)
                 loss = sum(losses.values())
                 optimizer.zero_grad(set_to_none=True)
@@ -152,7 +153,7 @@ def fit(distiller: Distiller, train_loader: DeviceLoader, test_loader: DeviceLoa
                       "train_acc": 100.0 * correct.item() / len(train_loader.labels),
                       "lr": optimizer.param_groups[0]["lr"], "seconds": seconds}
             if test_loader is not None:
-                record["test_acc"] = accuracy(distiller.student, test_loader, cfg.precision)
+                record["test_acc"] = accuracy(distiller.student, test_loader, precision)
             history.append(record)
             bar.set_postfix_str(f"epoch {epoch + 1} loss {record['loss']:.4f} "
                                 f"train {record['train_acc']:.2f}%"
