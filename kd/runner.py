@@ -24,7 +24,7 @@ from .data import first_counts, first_per_class, power_law_counts, uniform_label
 from .distill import Context
 from .methods import METHODS
 from .models import build
-from .train import default_device, fit, resolve_precision
+from .train import default_device, fit, predict, resolve_precision
 
 EVAL_BATCH = 1000
 
@@ -43,6 +43,12 @@ class Result:
     @property
     def best_acc(self) -> float:
         return self.metrics["best_acc"]
+
+    def predict(self, loader: DeviceLoader) -> torch.Tensor:
+        """Logits over a loader in the precision the run trained in, the one its final_acc
+        was measured in (kd.predict's default "auto" is bf16 on some CPUs: an fp32 run
+        evaluated that way gives slightly different logits)."""
+        return predict(self.model, loader, self.config.train.precision)
 
 
 def split(cfg: DataConfig) -> tuple[Dataset, Dataset | None]:

@@ -179,3 +179,15 @@ def test_fit_puts_networks_in_channels_last():
     result = kd.run(cfg, progress=False)
     conv = result.model.stem[0].weight
     assert conv.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_a_result_predicts_in_the_precision_it_was_trained_and_measured_in(mnist):
+    test = kd.load("mnist", "test")
+    loader = kd.loader_for(test)
+    for precision in ("fp32", "bf16"):
+        result = kd.run(tiny_run(train__precision=precision), progress=False)
+        logits = result.predict(loader)
+        assert 100.0 * (logits.argmax(1) == test.labels).float().mean().item() == result.final_acc
+        assert torch.equal(logits, kd.predict(result.model, loader, precision))
+    fp32 = kd.predict(result.model, loader, "fp32")
+    assert not torch.equal(fp32, logits)        # bf16 logits differ from fp32 ones
