@@ -49,17 +49,26 @@ def fingerprint(notebook: Path, profile: str) -> str:
     return h.hexdigest()
 
 
-def strip_injected_parameters(path: Path) -> None:
-    """Drop papermill's injected-parameters cell from an executed notebook. The profile it ran
-    under stays recorded in metadata.papermill.parameters; without the cell, the committed
-    notebook's own parameters cell (reading KD_PROFILE) decides again when nbval or a reader
-    re-runs it."""
+def tidy_executed(path: Path) -> None:
+    """Make an executed notebook fit to commit.
+
+    - Drop papermill's injected-parameters cell. The profile it ran under stays recorded in
+      metadata.papermill.parameters; without the cell, the committed notebook's own
+      parameters cell (reading KD_PROFILE) decides again when nbval or a reader re-runs it.
+    - Record papermill's input and output paths relative to the project root, not as the
+      executing machine's absolute paths."""
     nb = json.loads(path.read_text())
-    cells = [c for c in nb["cells"]
-             if "injected-parameters" not in c.get("metadata", {}).get("tags", [])]
-    if len(cells) != len(nb["cells"]):
-        nb["cells"] = cells
-        path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
+    nb["cells"] = [c for c in nb["cells"]
+                   if "injected-parameters" not in c.get("metadata", {}).get("tags", [])]
+    record = nb.get("metadata", {}).get("papermill", {})
+    for key in ("input_path", "output_path"):
+        if record.get(key):
+            where = Path(record[key])
+            try:
+                record[key] = where.resolve().relative_to(paths.root()).as_posix()
+            except ValueError:
+                record[key] = where.name
+    path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -109,7 +118,7 @@ def _run_all(chosen: list[Path], args: argparse.Namespace, papermill) -> int:
             papermill.execute_notebook(str(nb), str(output), parameters={"PROFILE": args.profile},
                                        kernel_name=KERNEL, cwd=str(nb.parent),
                                        progress_bar=sys.stderr.isatty())
-            strip_injected_parameters(output)
+            tidy_executed(output)
         except Exception as e:      # papermill raises its own error types; report and go on
             failed.append(nb.stem)
             print(f"{prefix}: FAILED after {time.perf_counter() - start:.0f}s: "

@@ -83,6 +83,10 @@ def test_reproduce_executes_in_place_leaving_the_profile_to_the_environment(proj
     executed = json.loads(nb.read_text())
     assert not [c for c in executed["cells"] if "injected-parameters" in c["metadata"].get("tags", [])]
     assert executed["metadata"]["papermill"]["parameters"] == {"PROFILE": "paper"}
+    # no machine path: papermill's record names the notebook relative to the project
+    assert executed["metadata"]["papermill"]["input_path"] == "notebooks/10_demo.ipynb"
+    assert executed["metadata"]["papermill"]["output_path"] == "notebooks/10_demo.ipynb"
+    assert str(project) not in nb.read_text()
     assert "ran under paper paper" in "".join(executed["cells"][2]["outputs"][0]["text"])
     assert json.loads((project / "results" / "10_demo" / "paper.json").read_text()) == {"profile": "paper"}
     assert main(["--profile", "paper"]) == 0
