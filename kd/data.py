@@ -226,6 +226,17 @@ def crop_flip(x: torch.Tensor, pad: int, generator: torch.Generator, flip: bool 
                   rows[:, None, :, None], cols[:, None, None, :]]
 
 
+def rows(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """x[index] along the first dimension, by index_select (about 4x faster than indexing on
+    the CPU), in x's own layout: channels_last stays channels_last."""
+    if x.dim() == 4 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last):
+        return x.permute(0, 2, 3, 1).index_select(0, index).permute(0, 3, 1, 2)
+    return x.index_select(0, index)
+
+
+PRENORMALISED_BYTES = 1 << 30     # MNIST's training set is 188 MB as float32, CIFAR's 614 MB
+
+
 class DeviceLoader:
     """Batches of a Dataset kept on the training device as uint8: seeded shuffling per epoch,
     batched augmentation on the device (one of AUGMENTATIONS), normalisation, channels_last
@@ -250,6 +261,17 @@ class DeviceLoader:
         mean = torch.tensor(data.mean, device=self.device).view(1, -1, 1, 1)
         self.scale, self.shift = 1 / (255 * std), -mean / std
         self.channels_last = data.images.shape[1] == 3
+        self._normalised: torch.Tensor | None = None
+
+    def normalised(self) -> torch.Tensor | None:
+        """All images converted and normalised once, for a loader without augmentation whose
+        float copy stays under PRENORMALISED_BYTES (then a step only gathers its rows);
+        None otherwise. The same values as `prepare` computes batch by batch."""
+        if self._normalised is None and not self.random and \
+                self.images.numel() * 4 <= PRENORMALISED_BYTES:
+            self._normalised = torch.cat([self.prepare(self.images[i:i + 4096])
+                                          for i in range(0, len(self.images), 4096)])
+        return self._normalised
 
     def __len__(self) -> int:
         n = len(self.labels)
@@ -279,10 +301,12 @@ class DeviceLoader:
         n = len(self.labels)
         order = torch.randperm(n, generator=g) if self.shuffle else torch.arange(n)
         order = order.to(self.device)
+        ready = self.normalised()
         for step in range(len(self)):
             index = order[step * self.batch_size:(step + 1) * self.batch_size]
-            yield Batch(self.prepare(self.images[index], g if self.random else None),
-                        self.labels[index], index)
+            images = rows(ready, index) if ready is not None else \
+                self.prepare(rows(self.images, index), g if self.random else None)
+            yield Batch(images, rows(self.labels, index), index)
 
     def __iter__(self) -> Iterator[Batch]:
         return self.epoch(0)

@@ -10,7 +10,9 @@ the device and read once per epoch, so a step never waits for the host.
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
+import operator
 import time
 from typing import Callable
 
@@ -125,11 +127,13 @@ def fit(distiller: Distiller, train_loader: DeviceLoader, test_loader: DeviceLoa
         for epoch in range(len(history), cfg.epochs):
             torch.manual_seed(seed * 1_000_003 + epoch)      # dropout etc.: a function of (seed, epoch)
             distiller.train()
-            step_loss = torch.zeros(steps, device=device)
-            correct = torch.zeros((), device=device, dtype=torch.long)
-            named: dict[str, torch.Tensor] = {}
+            # per-step values stay on the device, kept by reference; reduced once per epoch
+            step_losses: list[torch.Tensor] = []
+            predictions: list[torch.Tensor] = []
+            labels: list[torch.Tensor] = []
+            named: dict[str, list[torch.Tensor]] = {}
             start = time.perf_counter()
-            for i, batch in enumerate(train_loader.epoch(epoch)):
+            for batch in train_loader.epoch(epoch):
                 with autocast(device, precision):
                     logits, losses = step_fn(batch, epoch)
                 loss = sum(losses.values())
@@ -137,11 +141,14 @@ def fit(distiller: Distiller, train_loader: DeviceLoader, test_loader: DeviceLoa
                 loss.backward()
                 optimizer.step()
                 scheduler.step()
-                step_loss[i] = loss.detach()
-                correct += (logits.detach().argmax(1) == batch.labels).sum()
+                step_losses.append(loss.detach())
+                predictions.append(logits.detach().argmax(1))
+                labels.append(batch.labels)
                 for name, value in losses.items():
-                    named[name] = named.get(name, 0) + value.detach()
+                    named.setdefault(name, []).append(value.detach())
                 bar.update()
+            step_loss = torch.stack(step_losses).float()
+            correct = (torch.cat(predictions) == torch.cat(labels)).sum()
             bad = torch.nonzero(~torch.isfinite(step_loss)).flatten()
             if len(bad):
                 first = int(bad[0])
@@ -149,7 +156,8 @@ def fit(distiller: Distiller, train_loader: DeviceLoader, test_loader: DeviceLoa
                                     f"{epoch + 1}, step {first + 1} of {steps}; the run stopped")
             seconds = time.perf_counter() - start
             record = {"epoch": epoch + 1, "loss": step_loss.mean().item(),
-                      **{f"loss_{k}": (v / steps).item() for k, v in named.items()},
+                      **{f"loss_{k}": (functools.reduce(operator.add, v) / steps).item()
+                         for k, v in named.items()},
                       "train_acc": 100.0 * correct.item() / len(train_loader.labels),
                       "lr": optimizer.param_groups[0]["lr"], "seconds": seconds}
             if test_loader is not None:

@@ -128,3 +128,20 @@ def test_device_loader_colour_batches_are_channels_last():
     batch = next(iter(kd.DeviceLoader(data, 32, augment="crop_flip").epoch(0)))
     assert batch.images.is_contiguous(memory_format=torch.channels_last)
     assert batch.images.shape == (32, 3, 32, 32)
+
+
+def test_unaugmented_loader_normalises_once_to_the_values_prepare_gives(monkeypatch):
+    data = kd.load("cifar100-synthetic", "train").subset(torch.arange(300))
+    loader = kd.DeviceLoader(data, 64, shuffle=True, seed=1)
+    ready = loader.normalised()
+    assert ready is loader.normalised() and ready.shape == (300, 3, 32, 32)
+    for batch in loader.epoch(0):        # bit for bit, and still channels_last
+        assert torch.equal(batch.images, loader.prepare(data.images[batch.index]))
+        assert batch.images.is_contiguous(memory_format=torch.channels_last)
+    # augmented batches differ every epoch: nothing is precomputed for them
+    assert kd.DeviceLoader(data, 64, augment="crop_flip").normalised() is None
+    # nor for a set whose float copy would pass the memory bound
+    monkeypatch.setattr(kdata, "PRENORMALISED_BYTES", 300 * 3 * 32 * 32 * 4 - 1)
+    big = kd.DeviceLoader(data, 64)
+    assert big.normalised() is None
+    assert torch.equal(next(iter(big.epoch(0))).images, next(iter(kd.DeviceLoader(data, 64).epoch(0))).images)
