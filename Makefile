@@ -2,6 +2,7 @@
 # nbval and a papermill smoke run. Each target sets itself up (idempotently).
 #   make reproduce [PROFILE=smoke|cpu|paper] [NB=10]      make test      make data
 #   make bench (kd's trainer beside the conventional loop; benchmarks/results.json)
+#   make bench-parts (where the time of one MNIST KD step goes, part by part)
 PYTHON      ?= $(shell command -v python3.11 || command -v python3)
 VENV        := .venv
 PY          := $(VENV)/bin/python
@@ -12,7 +13,7 @@ REPO_URL    ?= https://github.com/kd-reproductions/kd
 KERNEL      := kd
 export REPO_URL
 
-.PHONY: all env data reproduce test unit nbval smoke bench bench-smoke clean
+.PHONY: all env data reproduce test unit nbval smoke bench bench-parts bench-smoke clean
 
 all: test
 
@@ -44,6 +45,9 @@ smoke: env data
 # the full benchmark takes about 10 minutes on 2 cores; CI runs the seconds-long smoke mode
 bench: env data
 	$(PY) benchmarks/bench.py
+
+bench-parts: env data
+	$(PY) benchmarks/step_parts.py --cases MNIST
 
 bench-smoke: env data
 	$(PY) benchmarks/bench.py --smoke
