@@ -240,7 +240,8 @@ PRENORMALISED_BYTES = 1 << 30     # MNIST's training set is 188 MB as float32, C
 class DeviceLoader:
     """Batches of a Dataset kept on the training device as uint8: seeded shuffling per epoch,
     batched augmentation on the device (one of AUGMENTATIONS), normalisation, channels_last
-    for colour images."""
+    for colour images. Without augmentation every epoch sees the same pixels, so the loader
+    normalises them all once on first use (`normalised`) and a step only gathers rows."""
 
     def __init__(self, data: Dataset, batch_size: int, device: torch.device | str = "cpu", *,
                  shuffle: bool = False, augment: str = "none", seed: int = 0,
