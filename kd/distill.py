@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from . import losses
-from .data import Batch, DeviceLoader
+from .data import Batch, DeviceLoader, rows
 from .modes import eval_mode
 
 
@@ -100,7 +100,7 @@ class Distiller(nn.Module):
 
     def teacher_logits(self, batch: Batch) -> torch.Tensor:
         if self._teacher_cache is not None:
-            return self._teacher_cache.index_select(0, batch.index)
+            return rows(self._teacher_cache, batch.index)
         return self.run_teacher(batch.images)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
