@@ -191,3 +191,14 @@ def test_a_result_predicts_in_the_precision_it_was_trained_and_measured_in(mnist
         assert torch.equal(logits, kd.predict(result.model, loader, precision))
     fp32 = kd.predict(result.model, loader, "fp32")
     assert not torch.equal(fp32, logits)        # bf16 logits differ from fp32 ones
+
+
+def test_compiled_step_trains_like_the_eager_one(mnist):
+    """torch.compile is opt-in (TrainConfig.compile); the compiled forward must train the same
+    network to the same place, up to float rounding."""
+    eager = kd.run(tiny_run(train__precision="fp32"), progress=False)
+    compiled = kd.run(tiny_run(train__precision="fp32", train__compile=True), progress=False)
+    assert eager.key != compiled.key
+    torch.testing.assert_close([h["loss"] for h in compiled.metrics["history"]],
+                               [h["loss"] for h in eager.metrics["history"]], rtol=1e-4, atol=0)
+    assert abs(compiled.final_acc - eager.final_acc) <= 0.2
