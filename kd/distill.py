@@ -94,8 +94,10 @@ class Distiller(nn.Module):
             raise ValueError("teacher logits can be cached only for inputs without augmentation")
         self.teacher.eval()
         step = 1024
+        ready = loader.normalised()         # the loader's own normalised copy, when it keeps one
         self._teacher_cache = torch.cat([
-            self.run_teacher(loader.prepare(loader.images[i:i + step])).float()
+            self.run_teacher(ready[i:i + step] if ready is not None
+                             else loader.prepare(loader.images[i:i + step])).float()
             for i in range(0, len(loader.images), step)])
 
     def teacher_logits(self, batch: Batch) -> torch.Tensor:
