@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import numbers
 from dataclasses import MISSING, asdict, dataclass, field, fields, is_dataclass, replace
 from typing import Any
 
@@ -38,6 +39,25 @@ def _coerce_floats(cfg: Any) -> None:
             object.__setattr__(cfg, f.name, float(value))
 
 
+def _check_ints(cfg: Any) -> None:
+    """Refuse a float (or bool) for a field typed int or tuple[int, ...]: epochs=2.5 would
+    otherwise pass the checks and fail at run time. numpy integers are stored as int."""
+    for f in fields(cfg):
+        kind, value = str(f.type), getattr(cfg, f.name)
+        if value is None and kind.endswith("| None"):
+            continue
+        if kind.startswith("int"):
+            values, whole = [value], True
+        elif kind.startswith("tuple[int"):
+            values, whole = list(value), False
+        else:
+            continue
+        bad = [v for v in values if isinstance(v, bool) or not isinstance(v, numbers.Integral)]
+        _require(not bad, f"{f.name}={value!r} must be {'a whole number' if whole else 'whole numbers'} "
+                          f"(int), not {type(bad[0]).__name__ if bad else ''}")
+        object.__setattr__(cfg, f.name, int(value) if whole else tuple(int(v) for v in value))
+
+
 def check_profile(profile: str) -> str:
     _allowed("profile", profile, PROFILES)
     return profile
@@ -63,6 +83,7 @@ class DataConfig:
     test_per_class: int | None = None
 
     def __post_init__(self) -> None:
+        _check_ints(self)
         _coerce_floats(self)
         from .data import AUGMENTATIONS, DATASETS
         _allowed("dataset", self.name, DATASETS)
@@ -100,6 +121,7 @@ class ModelConfig:
     patch_size: int | None = None
 
     def __post_init__(self) -> None:
+        _check_ints(self)
         _coerce_floats(self)
         from .models import MODELS
         if not self.arch.startswith("timm:"):
@@ -143,6 +165,7 @@ class MethodConfig:
     bss_steps: int = 10
 
     def __post_init__(self) -> None:
+        _check_ints(self)
         _coerce_floats(self)
         from .methods import METHODS
         _allowed("method", self.name, tuple(METHODS))
@@ -184,6 +207,7 @@ class TrainConfig:
     compile: bool = False
 
     def __post_init__(self) -> None:
+        _check_ints(self)
         _coerce_floats(self)
         _require(self.epochs >= 1, f"epochs={self.epochs} must be >= 1")
         _require(self.batch_size >= 1, f"batch_size={self.batch_size} must be >= 1")
@@ -211,6 +235,7 @@ class RunConfig:
     init: "RunConfig | None" = None
 
     def __post_init__(self) -> None:
+        _check_ints(self)
         from .methods import METHODS
         needs = METHODS[self.method.name].uses_teacher
         _require(not getattr(METHODS[self.method.name], "same_architecture", False)

@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from . import paths
+from .checksums import DatasetCorrupt, verify_arrays, verify_file
 
 DATASETS = ("mnist", "cifar10", "cifar100", "cifar100-synthetic")
 # "crop_flip": random 32x32 crop of the 4-pixel reflect-padded image and horizontal flip (CIFAR);
@@ -67,26 +68,40 @@ def _missing(name: str, looked_for: Path) -> DatasetMissing:
 # ---------------------------------------------------------------------------- readers
 
 def _read_idx(path: Path) -> np.ndarray:
-    raw = path.read_bytes() if path.exists() else gzip.open(f"{path}.gz").read()
+    """An IDX file (plain or .gz), checked against the official md5 before it is parsed."""
+    raw = path.read_bytes()
+    verify_file(path, raw)
+    if path.suffix == ".gz":
+        raw = gzip.decompress(raw)
     ndim = raw[3]
     shape = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
     return np.frombuffer(raw, np.uint8, offset=4 + 4 * ndim).reshape(shape).copy()
 
 
+def _idx_file(raw: Path, name: str) -> Path:
+    """The decompressed IDX file when present, else its .gz; DatasetMissing names it."""
+    for candidate in (raw / name, raw / f"{name}.gz"):
+        if candidate.exists():
+            return candidate
+    raise _missing("mnist", raw / name)
+
+
 def _mnist(split: str) -> tuple[np.ndarray, np.ndarray]:
     raw = paths.data_dir() / "MNIST" / "raw"
     stem = "train" if split == "train" else "t10k"
-    images = raw / f"{stem}-images-idx3-ubyte"
-    if not (images.exists() or Path(f"{images}.gz").exists()):
-        raise _missing("mnist", images)
-    return _read_idx(images)[:, None], _read_idx(raw / f"{stem}-labels-idx1-ubyte")
+    images = _read_idx(_idx_file(raw, f"{stem}-images-idx3-ubyte"))
+    labels = _read_idx(_idx_file(raw, f"{stem}-labels-idx1-ubyte"))
+    return images[:, None], labels
 
 
-def _cifar_pickles(folder: Path, files: list[str], label_key: str) -> tuple[np.ndarray, np.ndarray]:
+def _cifar_pickles(folder: Path, files: list[str], label_key: str, name: str) -> tuple[np.ndarray, np.ndarray]:
     images, labels = [], []
-    for name in files:
-        with open(folder / name, "rb") as f:
-            batch = pickle.load(f, encoding="latin1")
+    for file in files:
+        if not (folder / file).exists():
+            raise _missing(name, folder / file)
+        content = (folder / file).read_bytes()
+        verify_file(folder / file, content)
+        batch = pickle.loads(content, encoding="latin1")
         images.append(np.asarray(batch["data"], np.uint8).reshape(-1, 3, 32, 32))
         labels.append(np.asarray(batch[label_key]))
     return np.concatenate(images), np.concatenate(labels)
@@ -104,16 +119,25 @@ def cifar10_source() -> str:
 def _cifar10(split: str) -> tuple[np.ndarray, np.ndarray]:
     if cifar10_source() == "cifar10":
         files = [f"data_batch_{i}" for i in range(1, 6)] if split == "train" else ["test_batch"]
-        return _cifar_pickles(paths.data_dir() / "cifar-10-batches-py", files, "labels")
-    with np.load(paths.data_dir() / "cifar10-jpeg75" / f"{split}.npz") as z:
-        return z["images"].transpose(0, 3, 1, 2), z["labels"]
+        return _cifar_pickles(paths.data_dir() / "cifar-10-batches-py", files, "labels", "cifar10")
+    path = paths.data_dir() / "cifar10-jpeg75" / f"{split}.npz"
+    if not path.exists():
+        raise _missing("cifar10", path)
+    try:
+        with np.load(path) as z:
+            arrays = {name: z[name] for name in ("images", "labels") if name in z.files}
+    except Exception as e:      # not a readable npz at all (BadZipFile, OSError, ValueError, ...)
+        raise DatasetCorrupt(f"{path} cannot be read as an npz ({type(e).__name__}: {e}). "
+                             f"Restore it with `make data` from the project root.") from e
+    verify_arrays(path, arrays)
+    return arrays["images"].transpose(0, 3, 1, 2), arrays["labels"]
 
 
 def _cifar100(split: str) -> tuple[np.ndarray, np.ndarray]:
     folder = paths.data_dir() / "cifar-100-python"
     if not (folder / "test").exists():
         raise _missing("cifar100", folder)
-    return _cifar_pickles(folder, [split], "fine_labels")
+    return _cifar_pickles(folder, [split], "fine_labels", "cifar100")
 
 
 def _cifar100_synthetic(split: str) -> tuple[np.ndarray, np.ndarray]:
@@ -134,7 +158,7 @@ _READERS = {"mnist": _mnist, "cifar10": _cifar10, "cifar100": _cifar100,
 
 
 @functools.lru_cache(maxsize=None)
-def _load_cached(name: str, split: str, source: str) -> Dataset:
+def _load_cached(name: str, split: str, source: str, folder: str) -> Dataset:
     images, labels = _READERS[name](split)
     mean, std = MEAN_STD["cifar100" if name.startswith("cifar100") else name]
     return Dataset(torch.from_numpy(np.ascontiguousarray(images)),
@@ -151,10 +175,12 @@ def source_of(name: str) -> str:
 
 
 def load(name: str, split: str = "train") -> Dataset:
-    """The whole split of a dataset as uint8 tensors (read from disk once per process)."""
+    """The whole split of a dataset as uint8 tensors, read from disk once per process and
+    checked against the known checksums (kd.checksums): a modified or truncated file raises
+    DatasetCorrupt, a missing one DatasetMissing, each naming the file and the fix."""
     if split not in ("train", "test"):
         raise ValueError(f"split={split!r} is unknown; allowed: train, test")
-    return _load_cached(name, split, source_of(name))
+    return _load_cached(name, split, source_of(name), str(paths.data_dir()))
 
 
 # ---------------------------------------------------------------------------- transforms
@@ -332,7 +358,7 @@ def fetch(names: list[str], mirror: Path | None, download: bool) -> list[str]:
     missing = []
     for name in names:
         try:
-            load(name, "test")
+            load(name, "test"), load(name, "train")     # checks every file against its checksum
         except DatasetMissing as e:
             missing.append(name)
             print(f"missing: {e}")

@@ -2,10 +2,16 @@
 
     python -m kd reproduce [--profile smoke|cpu|paper] [--nb 10[,20...]] [--force]
 
-Under `cpu` and `paper` the executed notebooks replace the ones in notebooks/ (their outputs
-are the committed record); under `smoke` they are written to build/notebooks/smoke/.
-A notebook whose code and kd's sources are unchanged since it last finished under the same
-profile is skipped; an interrupted notebook resumes from the run cache when run again.
+Each notebook is executed into build/reproduce/<profile>/<notebook>/, with its result files and
+figures written there too (KD_RESULTS, KD_FIGURES). Only when the whole notebook succeeded
+are they moved into place, each atomically: under `cpu` and `paper` the executed notebook
+replaces the one in notebooks/ (its outputs are the committed record), under `smoke` it goes
+to build/notebooks/smoke/. An interrupted or failed execution leaves every committed file as
+it was and says where its partial output is; a failure also marks the old result file stale
+(results/<notebook>/<profile>.failed). A notebook whose code and kd's sources are unchanged
+since it last finished under the same profile is skipped; an interrupted notebook resumes
+from the run cache when run again. Under papermill, kd prints one line per trained run
+(KD_PROGRESS=line) instead of progress bars.
 """
 from __future__ import annotations
 
@@ -13,11 +19,13 @@ import argparse
 import hashlib
 import json
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
 
 from . import paths
+from .atomic import save_json, write_atomic
 from .config import PROFILES
 
 KERNEL = "kd"
@@ -49,18 +57,21 @@ def fingerprint(notebook: Path, profile: str) -> str:
     return h.hexdigest()
 
 
-def tidy_executed(path: Path) -> None:
+def tidy_executed(path: Path, final: Path | None = None) -> None:
     """Make an executed notebook fit to commit.
 
     - Drop papermill's injected-parameters cell. The profile it ran under stays recorded in
       metadata.papermill.parameters; without the cell, the committed notebook's own
       parameters cell (reading KD_PROFILE) decides again when nbval or a reader re-runs it.
     - Record papermill's input and output paths relative to the project root, not as the
-      executing machine's absolute paths."""
+      executing machine's absolute paths; the output path as `final`, where the notebook
+      goes once it has succeeded, not the staging file it was executed into."""
     nb = json.loads(path.read_text())
     nb["cells"] = [c for c in nb["cells"]
                    if "injected-parameters" not in c.get("metadata", {}).get("tags", [])]
     record = nb.get("metadata", {}).get("papermill", {})
+    if final is not None and record.get("output_path"):
+        record["output_path"] = str(final)
     for key in ("input_path", "output_path"):
         if record.get(key):
             where = Path(record[key])
@@ -69,6 +80,20 @@ def tidy_executed(path: Path) -> None:
             except ValueError:
                 record[key] = where.name
     path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
+
+
+def _kernel_manager(log: Path) -> type:
+    """A kernel manager whose kernel writes its own stderr (ipykernel's start-up warnings,
+    its traceback when execution is cut short) to `log` instead of the terminal."""
+    from jupyter_client.manager import AsyncKernelManager
+
+    class LoggedKernelManager(AsyncKernelManager):
+        async def _async_launch_kernel(self, kernel_cmd, **kw):
+            with open(log, "ab") as stream:       # the child keeps its own copy of the descriptor
+                kw["stderr"] = stream
+                return await super()._async_launch_kernel(kernel_cmd, **kw)
+
+    return LoggedKernelManager
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -87,48 +112,105 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("no numbered notebooks under notebooks/")
 
     import papermill
-    previous = os.environ.get("KD_PROFILE")
+    kernel_env = ("KD_PROFILE", "KD_PROGRESS", "KD_RESULTS", "KD_FIGURES")
+    previous = {name: os.environ.get(name) for name in kernel_env}
     try:
         return _run_all(chosen, args, papermill)
     finally:
-        if previous is None:
-            os.environ.pop("KD_PROFILE", None)
-        else:
-            os.environ["KD_PROFILE"] = previous
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def _publish(stage: Path, executed: Path, final: Path, stamp: Path, mark: str,
+             targets: dict[str, Path]) -> list[Path]:
+    """Move what a successful execution made into place, each file atomically: the result
+    files and figures it wrote (into targets["results"], targets["figures"]), the executed
+    notebook, then the stamp. Returns what moved."""
+    moved = []
+    for name, target in targets.items():
+        staged = stage / name
+        for file in sorted(p for p in staged.rglob("*") if p.is_file()):
+            destination = target / file.relative_to(staged)
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(file, destination)
+            moved.append(destination)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(executed, final)
+    moved.append(final)
+    write_atomic(stamp, lambda tmp: tmp.write_text(mark))
+    stamp.with_suffix(".failed").unlink(missing_ok=True)
+    return moved
+
+
+def _mark_failed(stamp: Path, executed: Path, error: str) -> None:
+    """A failed execution leaves the previous result file untouched but marks it: the stamp
+    goes, and `<profile>.failed` beside the result says when, why and where the partial
+    output is (the scoreboard shows such results as stale)."""
+    stamp.unlink(missing_ok=True)
+    save_json(stamp.with_suffix(".failed"), {"when": time.strftime("%Y-%m-%d %H:%M:%S"),
+                                             "error": error, "partial_output": _shown(executed)})
+
+
+def _shown(path: Path) -> str:
+    try:
+        return path.resolve().relative_to(paths.root()).as_posix()
+    except ValueError:
+        return str(path)
 
 
 def _run_all(chosen: list[Path], args: argparse.Namespace, papermill) -> int:
     out_dir = paths.root() / "build" / "notebooks" / "smoke" if args.profile == "smoke" else None
-    failed = []
+    targets = {"results": paths.results_dir(), "figures": paths.figures_dir()}   # before staging
+    failed, finished = [], []
     for i, nb in enumerate(chosen, 1):
-        output = (out_dir / nb.name) if out_dir else nb
-        stamp = paths.results_dir() / nb.stem / f"{args.profile}.stamp"
-        result = paths.results_dir() / nb.stem / f"{args.profile}.json"
+        final = (out_dir / nb.name) if out_dir else nb
+        stamp = targets["results"] / nb.stem / f"{args.profile}.stamp"
+        result = targets["results"] / nb.stem / f"{args.profile}.json"
         mark = fingerprint(nb, args.profile)
         prefix = f"[{i}/{len(chosen)}] {nb.stem} ({args.profile})"
         if (not args.force and stamp.exists() and stamp.read_text() == mark
-                and result.exists() and output.exists()):
+                and result.exists() and final.exists()):
             print(f"{prefix}: up to date, skipped", flush=True)
             continue
+        # executed into a staging folder; the committed files change only on success
+        stage = paths.root() / "build" / "reproduce" / args.profile / nb.stem
+        shutil.rmtree(stage, ignore_errors=True)
+        for sub in ("results", "figures"):
+            (stage / sub).mkdir(parents=True)
+        executed, log = stage / nb.name, stage / "kernel.log"
+        os.environ.update(KD_PROFILE=args.profile, KD_PROGRESS="line",        # the kernel inherits
+                          KD_RESULTS=str(stage / "results"), KD_FIGURES=str(stage / "figures"))
         print(f"{prefix}: running ...", flush=True)
         start = time.perf_counter()
-        output.parent.mkdir(parents=True, exist_ok=True)
-        os.environ["KD_PROFILE"] = args.profile       # the kernel inherits it
         try:
-            papermill.execute_notebook(str(nb), str(output), parameters={"PROFILE": args.profile},
+            papermill.execute_notebook(str(nb), str(executed), parameters={"PROFILE": args.profile},
                                        kernel_name=KERNEL, cwd=str(nb.parent),
-                                       progress_bar=sys.stderr.isatty())
-            tidy_executed(output)
+                                       progress_bar=sys.stderr.isatty(),
+                                       kernel_manager_class=_kernel_manager(log))
+            tidy_executed(executed, final)
+        except KeyboardInterrupt:
+            print(f"{prefix}: interrupted after {time.perf_counter() - start:.0f}s; "
+                  f"{len(finished)} notebook(s) finished{': ' + ', '.join(finished) if finished else ''}; "
+                  f"{_shown(final)} and its results are unchanged (partial output: {_shown(executed)}). "
+                  f"Run the same command again to resume: finished training runs and epochs come "
+                  f"from runs/.", flush=True)
+            return 130
         except Exception as e:      # papermill raises its own error types; report and go on
+            error = f"{type(e).__name__}: {str(e).strip().splitlines()[-1] if str(e).strip() else ''}"
             failed.append(nb.stem)
-            print(f"{prefix}: FAILED after {time.perf_counter() - start:.0f}s: "
-                  f"{type(e).__name__}: {str(e).strip().splitlines()[-1] if str(e).strip() else ''}"
-                  f"\n    see {output} for the cell that failed", flush=True)
+            _mark_failed(stamp, executed, error)
+            print(f"{prefix}: FAILED after {time.perf_counter() - start:.0f}s: {error}\n"
+                  f"    {_shown(final)}, its results and figures are unchanged; {_shown(stamp.with_suffix('.failed'))} "
+                  f"marks them stale.\n    partial output: {_shown(executed)} (kernel log: {_shown(log)})",
+                  flush=True)
             continue
-        stamp.parent.mkdir(parents=True, exist_ok=True)
-        stamp.write_text(mark)
+        moved = _publish(stage, executed, final, stamp, mark, targets)
+        finished.append(nb.stem)
         print(f"{prefix}: done in {time.perf_counter() - start:.0f}s -> "
-              f"{result.relative_to(paths.root())}", flush=True)
+              f"{', '.join(_shown(m) for m in moved)}", flush=True)
     if failed:
         print(f"failed: {', '.join(failed)}", flush=True)
         return 1

@@ -5,11 +5,13 @@ included) and the concrete data, the device its type and what precision "auto" m
 (`cpu-fp32`, `cpu-bf16` on a CPU with native bf16, `cuda-bf16`). While it trains,
 `checkpoint.pt` is rewritten atomically after every epoch, so an interrupted run resumes
 from its last finished epoch; when it ends, `model.pt` and then `metrics.json` are written
-and the checkpoint is removed. All loads use `weights_only=True`.
+and the checkpoint is removed. All loads use `weights_only=True`, and every entry is checked
+when it is read (kd.cache): an unreadable one is moved aside and trained again.
 """
 from __future__ import annotations
 
-import json
+import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,7 +19,8 @@ import torch
 from torch import nn
 
 from . import paths
-from .atomic import load_torch, save_json, save_torch
+from .atomic import save_json, save_torch
+from .cache import load_checkpoint, load_finished, run_lock
 from .config import DataConfig, RunConfig
 from .data import Dataset, DeviceLoader, load, source_of
 from .data import first_counts, first_per_class, power_law_counts, uniform_label_noise, without_classes
@@ -27,6 +30,13 @@ from .models import build
 from .train import default_device, fit, predict, resolve_precision
 
 EVAL_BATCH = 1000
+# every run this process asked for, by key: (trained in this process, its training seconds)
+RUNS_ASKED: dict[str, tuple[bool, float]] = {}
+
+
+def _note(key: str, trained: bool, metrics: dict) -> None:
+    if not RUNS_ASKED.get(key, (False, 0.0))[0]:
+        RUNS_ASKED[key] = (trained, metrics["train_seconds"])
 
 
 @dataclass
@@ -35,6 +45,7 @@ class Result:
     key: str
     model: nn.Module          # the trained network, in eval mode, on the run's device
     metrics: dict             # final_acc, best_acc, best_epoch, train_seconds, data, history
+    trained: bool = False     # whether this call trained it (False: served from the run cache)
 
     @property
     def final_acc(self) -> float:
@@ -118,36 +129,82 @@ def _context(cfg: RunConfig, train: Dataset) -> Context:
                    epochs=cfg.train.epochs)
 
 
-def run(cfg: RunConfig, *, device: torch.device | str | None = None, progress: bool = True,
+def progress_mode(progress: bool | None) -> str:
+    """"bar" (a live tqdm bar), "line" (one line per trained run) or "off". `progress=False`
+    is off; otherwise KD_PROGRESS decides when set ("line" under `make reproduce`, so that
+    executed notebooks keep one line per run instead of a bar's redraws), else a bar."""
+    if progress is False:
+        return "off"
+    mode = os.environ.get("KD_PROGRESS", "bar")
+    if mode not in ("bar", "line", "off"):
+        raise ValueError(f"KD_PROGRESS={mode!r} is not allowed; allowed: bar, line, off")
+    return mode
+
+
+def run(cfg: RunConfig, *, device: torch.device | str | None = None, progress: bool | None = None,
         name: str = "") -> Result:
-    """Train (or load from the cache) the model of `cfg`; teachers are run first, recursively."""
+    """Train (or load from the cache) the model of `cfg`; teachers are run first, recursively.
+
+    A cache entry that cannot be read is moved to runs/.corrupt/ with a warning and trained
+    again. A run that another process is training is waited for (runs/.locks/), not trained
+    twice."""
     device = torch.device(device) if device is not None else default_device()
     key = f"{cfg.key()}-{device_tag(device)}"
     folder = _folder(key)
     desc = name or f"{cfg.method.name}:{cfg.model.arch}{list(cfg.model.hidden) or ''} seed {cfg.seed}"
     train_data, _ = split(cfg.data)
     student = _build_student(cfg, train_data)
-
-    if (folder / "metrics.json").exists() and (folder / "model.pt").exists():
-        student.load_state_dict(load_torch(folder / "model.pt"))
-        metrics = json.loads((folder / "metrics.json").read_text())
+    metrics = load_finished(folder, cfg, student, desc)
+    if metrics is not None:
+        _note(key, False, metrics)
         return Result(cfg, key, student.to(device).eval(), metrics)
 
     teacher = run(cfg.teacher, device=device, progress=progress, name=f"teacher of {desc}").model \
         if cfg.teacher is not None else None
-    if cfg.init is not None:
-        first = run(cfg.init, device=device, progress=progress, name=f"stage 1 of {desc}")
-        student.load_state_dict(first.model.state_dict())
+    first = run(cfg.init, device=device, progress=progress, name=f"stage 1 of {desc}") \
+        if cfg.init is not None else None
+    with run_lock(key, desc):
+        metrics = load_finished(folder, cfg, student, desc)      # finished meanwhile elsewhere
+        if metrics is not None:
+            _note(key, False, metrics)
+            return Result(cfg, key, student.to(device).eval(), metrics)
+        if first is not None:
+            student.load_state_dict(first.model.state_dict())
+        student, metrics = _train(cfg, folder, student, teacher, train_data, device, desc,
+                                  progress_mode(progress))
+    _note(key, True, metrics)
+    return Result(cfg, key, student, metrics, trained=True)
+
+
+def wall_time(report_or_start) -> str:
+    """The line a notebook's last cell prints: its wall time so far, and how many of its runs
+    were trained in this execution and how many came from the run cache."""
+    start = getattr(report_or_start, "started", report_or_start)
+    seconds = time.perf_counter() - start
+    trained = [s for here, s in RUNS_ASKED.values() if here]
+    cached = [s for here, s in RUNS_ASKED.values() if not here]
+    return (f"wall time {int(seconds // 60)} min {seconds % 60:.0f} s on {os.cpu_count()} cores; "
+            f"{len(trained)} runs trained in this execution ({sum(trained):,.0f} s of training), "
+            f"{len(cached)} served from the run cache (trained earlier in {sum(cached):,.0f} s)")
+
+
+def _train(cfg: RunConfig, folder: Path, student: nn.Module, teacher: nn.Module | None,
+           train_data: Dataset, device: torch.device, desc: str, mode: str) -> tuple[nn.Module, dict]:
+    """Train the run (resuming from its checkpoint), write model.pt then metrics.json."""
+    # a method's own heads (regressors, embeddings) start from the seed, whether or not a
+    # teacher was trained in this process before
+    torch.manual_seed(cfg.seed + 104_729)
     distiller = METHODS[cfg.method.name](student, teacher, cfg.method, _context(cfg, train_data))
     train_loader = DeviceLoader(train_data, cfg.train.batch_size, device, shuffle=True,
                                 augment=cfg.data.augmentation, seed=cfg.seed)
     test_loader = DeviceLoader(evaluation_split(cfg.data), EVAL_BATCH, device)
+    state = load_checkpoint(folder, cfg, distiller, desc)
     folder.mkdir(parents=True, exist_ok=True)
     save_json(folder / "config.json", cfg.to_dict())
     checkpoint = folder / "checkpoint.pt"
-    state = load_torch(checkpoint) if checkpoint.exists() else None
+    resumed = len(state["history"]) if state is not None else 0
     history = fit(distiller, train_loader, test_loader, cfg.train, cfg.seed, state=state,
-                  on_epoch_end=lambda s: save_torch(checkpoint, s), desc=desc, progress=progress)
+                  on_epoch_end=lambda s: save_torch(checkpoint, s), desc=desc, progress=mode == "bar")
     test_accs = [h["test_acc"] for h in history]
     best = max(range(len(test_accs)), key=test_accs.__getitem__)
     metrics = {"final_acc": test_accs[-1], "best_acc": test_accs[best], "best_epoch": best + 1,
@@ -157,7 +214,12 @@ def run(cfg: RunConfig, *, device: torch.device | str | None = None, progress: b
     save_torch(folder / "model.pt", {k: v.detach().cpu() for k, v in student.state_dict().items()})
     save_json(folder / "metrics.json", metrics)
     checkpoint.unlink(missing_ok=True)
-    return Result(cfg, key, student, metrics)
+    if mode == "line":
+        print(f"trained {desc}: {metrics['final_acc']:.2f}% at the last of {len(history)} epochs "
+              f"(best {metrics['best_acc']:.2f}% at epoch {metrics['best_epoch']}) in "
+              f"{metrics['train_seconds']:.0f} s" + (f", resumed after epoch {resumed}" if resumed else ""),
+              flush=True)
+    return student, metrics
 
 
 def loader_for(data: Dataset, device: torch.device | str | None = None,

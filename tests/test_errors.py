@@ -74,3 +74,29 @@ def test_diverging_run_reports_non_finite_loss():
     cfg = tiny_run(train__lr=1e30, train__epochs=1)
     with pytest.raises(kd.NonFiniteLoss, match="epoch 1, step"):
         kd.run(cfg, progress=False)
+
+
+@pytest.mark.parametrize("make, words", [
+    (lambda: kd.TrainConfig(epochs=2.5), ["epochs=2.5", "whole number"]),
+    (lambda: kd.TrainConfig(epochs=2.0), ["epochs=2.0", "whole number"]),
+    (lambda: kd.TrainConfig(batch_size=12.5), ["batch_size=12.5"]),
+    (lambda: kd.TrainConfig(milestones=(30, 60.5)), ["milestones", "whole numbers"]),
+    (lambda: kd.DataConfig("mnist", per_class=10.0), ["per_class=10.0"]),
+    (lambda: kd.DataConfig("mnist", leave_out=(1.0,)), ["leave_out"]),
+    (lambda: kd.MethodConfig("hinton", steps=7.5), ["steps=7.5"]),
+    (lambda: kd.ModelConfig("mlp", (400.0,)), ["hidden"]),
+    (lambda: kd.RunConfig(seed=0.5), ["seed=0.5"]),
+    (lambda: kd.RunConfig(seed=True), ["seed=True", "bool"]),
+])
+def test_integer_fields_refuse_floats_and_bools(make, words):
+    with pytest.raises(ValueError) as err:
+        make()
+    for word in words:
+        assert word in str(err.value)
+
+
+def test_numpy_integers_are_stored_as_ints_with_the_same_cache_key():
+    import numpy as np
+    assert kd.TrainConfig(epochs=np.int64(3)) == kd.TrainConfig(epochs=3)
+    assert type(kd.TrainConfig(epochs=np.int64(3)).epochs) is int
+    assert tiny_run(seed=np.int64(2)).key() == tiny_run(seed=2).key()

@@ -58,28 +58,42 @@ def test_notebook_selection_by_number(project):
     assert paths.root() == project
 
 
-def test_reproduce_executes_in_place_leaving_the_profile_to_the_environment(project, capsys, monkeypatch):
-    """A real papermill run on the kd kernel: the executed notebook keeps its outputs and
-    the profile in its metadata, but no injected cell that would pin the profile for nbval."""
-    from kd.reproduce import main
-    nb = project / "notebooks" / "10_demo.ipynb"
+def _executable(path: Path, *sources: str) -> None:
+    """A notebook for the kd kernel: a claim, the parameters cell, then one cell per source."""
     cells = [{"cell_type": "markdown", "metadata": {}, "source": ["# claim"]},
              {"cell_type": "code", "metadata": {"tags": ["parameters"]}, "execution_count": None,
-              "outputs": [], "source": ["import os\n", "PROFILE = os.environ.get('KD_PROFILE', 'cpu')"]},
-             {"cell_type": "code", "metadata": {}, "execution_count": None, "outputs": [],
-              "source": ["import json, pathlib\n",
-                         "out = pathlib.Path('..') / 'results' / '10_demo' / f'{PROFILE}.json'\n",
-                         "out.parent.mkdir(parents=True, exist_ok=True)\n",
-                         "out.write_text(json.dumps({'profile': PROFILE}))\n",
-                         "print('ran under', PROFILE, os.environ.get('KD_PROFILE'))"]}]
+              "outputs": [], "source": ["import os\n", "PROFILE = os.environ.get('KD_PROFILE', 'cpu')"]}]
+    cells += [{"cell_type": "code", "metadata": {}, "execution_count": None, "outputs": [], "source": [src]}
+              for src in sources]
     for i, cell in enumerate(cells):
         cell["id"] = f"cell-{i}"
-    nb.write_text(json.dumps({"cells": cells, "nbformat": 4, "nbformat_minor": 5,
-                              "metadata": {"kernelspec": {"name": "kd", "display_name": "kd",
-                                                          "language": "python"}}}))
+    path.write_text(json.dumps({"cells": cells, "nbformat": 4, "nbformat_minor": 5,
+                                "metadata": {"kernelspec": {"name": "kd", "display_name": "kd",
+                                                            "language": "python"}}}))
+
+
+WRITE_RESULT_AND_FIGURE = """import json, os
+import matplotlib.pyplot as plt
+import kd
+out = kd.paths.results_dir() / '10_demo' / f'{PROFILE}.json'
+out.parent.mkdir(parents=True, exist_ok=True)
+out.write_text(json.dumps({'profile': PROFILE}))
+fig, ax = plt.subplots(); ax.plot([0, 1], [1, 0])
+print('saved', kd.save_figure(fig, '10_demo', PROFILE))
+print('ran under', PROFILE, os.environ.get('KD_PROFILE'), os.environ.get('KD_PROGRESS'))"""
+
+
+def test_reproduce_executes_in_place_leaving_the_profile_to_the_environment(project, capsys, monkeypatch):
+    """A real papermill run on the kd kernel: the executed notebook keeps its outputs, its
+    figure inline and the profile in its metadata, but no injected cell that would pin the
+    profile for nbval; its result file and figure land in results/ and figures/."""
+    from kd.reproduce import main
+    nb = project / "notebooks" / "10_demo.ipynb"
+    _executable(nb, WRITE_RESULT_AND_FIGURE)
     monkeypatch.setenv("KD_PROFILE", "smoke")
     assert main(["--profile", "paper"]) == 0
     assert os.environ["KD_PROFILE"] == "smoke"           # the caller's environment is restored
+    assert "KD_RESULTS" not in os.environ and "KD_PROGRESS" not in os.environ
     executed = json.loads(nb.read_text())
     assert not [c for c in executed["cells"] if "injected-parameters" in c["metadata"].get("tags", [])]
     assert executed["metadata"]["papermill"]["parameters"] == {"PROFILE": "paper"}
@@ -87,7 +101,69 @@ def test_reproduce_executes_in_place_leaving_the_profile_to_the_environment(proj
     assert executed["metadata"]["papermill"]["input_path"] == "notebooks/10_demo.ipynb"
     assert executed["metadata"]["papermill"]["output_path"] == "notebooks/10_demo.ipynb"
     assert str(project) not in nb.read_text()
-    assert "ran under paper paper" in "".join(executed["cells"][2]["outputs"][0]["text"])
+    outputs = executed["cells"][2]["outputs"]
+    text = "".join("".join(o.get("text", [])) for o in outputs)
+    assert "ran under paper paper line" in text and "saved figures/10_demo-paper.png" in text
+    assert any("image/png" in o.get("data", {}) for o in outputs)        # the figure is inline
     assert json.loads((project / "results" / "10_demo" / "paper.json").read_text()) == {"profile": "paper"}
+    assert (project / "figures" / "10_demo-paper.png").stat().st_size > 1000
     assert main(["--profile", "paper"]) == 0
     assert "up to date, skipped" in capsys.readouterr().out
+
+
+def _committed(project: Path) -> dict[Path, bytes]:
+    """A committed notebook, result file and figure, as a previous successful run left them."""
+    files = {project / "notebooks" / "10_demo.ipynb": None,
+             project / "results" / "10_demo" / "cpu.json": b'{"claims": "from the last good run"}\n',
+             project / "figures" / "10_demo.png": b"\x89PNG last good figure"}
+    _executable(project / "notebooks" / "10_demo.ipynb", WRITE_RESULT_AND_FIGURE,
+                "raise RuntimeError('the experiment broke halfway')")
+    for path, content in files.items():
+        if content is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(content)
+    (project / "results" / "10_demo" / "cpu.stamp").write_text("an old fingerprint")
+    return {path: path.read_bytes() for path in files}
+
+
+def test_a_notebook_failing_midway_leaves_the_committed_files_byte_identical(project, capsys):
+    from kd.reproduce import main
+    before = _committed(project)
+    assert main(["--profile", "cpu"]) == 1
+    for path, content in before.items():
+        assert path.read_bytes() == content, path
+    out = capsys.readouterr().out
+    assert "FAILED" in out and "RuntimeError" in out and "unchanged" in out
+    partial = project / "build" / "reproduce" / "cpu" / "10_demo" / "10_demo.ipynb"
+    assert "build/reproduce/cpu/10_demo/10_demo.ipynb" in out and partial.exists()
+    assert "the experiment broke halfway" in partial.read_text()
+    # the old result is marked stale and no longer counts as up to date
+    marker = json.loads((project / "results" / "10_demo" / "cpu.failed").read_text())
+    assert "RuntimeError" in marker["error"] and marker["partial_output"].endswith("10_demo.ipynb")
+    assert not (project / "results" / "10_demo" / "cpu.stamp").exists()
+
+
+def test_ctrl_c_leaves_the_committed_files_and_says_how_to_resume_in_one_line(project):
+    """Ctrl-C reaches the whole foreground process group; kd ends with one line, no traceback."""
+    import signal
+    import subprocess
+    import sys
+    import time
+    before = _committed(project)
+    _executable(project / "notebooks" / "10_demo.ipynb", "import time; print('working'); time.sleep(120)")
+    before[project / "notebooks" / "10_demo.ipynb"] = (project / "notebooks" / "10_demo.ipynb").read_bytes()
+    proc = subprocess.Popen([sys.executable, "-m", "kd", "reproduce", "--profile", "cpu"], cwd=project,
+                            start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, env={**os.environ, "KD_ROOT": str(project)})
+    partial = project / "build" / "reproduce" / "cpu" / "10_demo" / "10_demo.ipynb"
+    deadline = time.time() + 60
+    while time.time() < deadline and "working" not in (partial.read_text() if partial.exists() else ""):
+        time.sleep(0.5)
+    os.killpg(proc.pid, signal.SIGINT)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    lines = out.strip().splitlines()
+    assert len(lines) == 2 and "Traceback" not in out, out
+    assert "interrupted" in lines[1] and "unchanged" in lines[1] and "again to resume" in lines[1]
+    for path, content in before.items():
+        assert path.read_bytes() == content, path

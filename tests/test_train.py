@@ -128,8 +128,10 @@ def test_report_writes_the_result_schema(tmp_path, monkeypatch):
     row = report.row("Z1", "student accuracy", [98.0, 98.2, 98.4], paper=98.06)
     assert row["ours"] == pytest.approx(98.2) and row["std"] == pytest.approx(0.2) and row["n"] == 3
     report.claim("Z1", "KD helps", "held", "+0.5")
-    saved = json.loads(report.save().read_text())
-    assert set(saved) == {"notebook", "profile", "data", "rows", "claims"}
+    assert report.save() == "results/10_x/cpu.json"
+    saved = json.loads((tmp_path / "results" / "10_x" / "cpu.json").read_text())
+    assert set(saved) == {"notebook", "profile", "data", "rows", "claims", "wall_seconds"}
+    assert 0 <= saved["wall_seconds"] < 60
     assert set(saved["rows"][0]) == {"id", "quantity", "paper", "ours", "std", "n", "unit"}
     with pytest.raises(ValueError, match="finite"):
         report.row("Z1", "bad", float("nan"))
@@ -202,3 +204,37 @@ def test_compiled_step_trains_like_the_eager_one(mnist):
     torch.testing.assert_close([h["loss"] for h in compiled.metrics["history"]],
                                [h["loss"] for h in eager.metrics["history"]], rtol=1e-4, atol=0)
     assert abs(compiled.final_acc - eager.final_acc) <= 0.2
+
+
+def test_under_papermill_a_run_prints_one_line_and_no_progress_bar(mnist, monkeypatch, capfd):
+    monkeypatch.setenv("KD_PROGRESS", "line")
+    result = kd.run(tiny_run(), name="tiny student")
+    out, err = capfd.readouterr()
+    assert err == ""
+    assert out.splitlines() == [f"trained tiny student: {result.final_acc:.2f}% at the last of 2 epochs "
+                                f"(best {result.best_acc:.2f}% at epoch {result.metrics['best_epoch']}) in "
+                                f"{result.metrics['train_seconds']:.0f} s"]
+    kd.run(tiny_run(), name="tiny student")            # from the cache: silent
+    assert capfd.readouterr() == ("", "")
+    monkeypatch.setenv("KD_PROGRESS", "bar")
+    kd.run(tiny_run(seed=1), name="tiny student")
+    assert "%|" in capfd.readouterr().err                 # interactive users keep a live bar
+    monkeypatch.setenv("KD_PROGRESS", "loud")
+    with pytest.raises(ValueError, match="KD_PROGRESS"):
+        kd.run(tiny_run(seed=2))
+
+
+def test_save_figure_names_the_file_by_profile(tmp_path, monkeypatch):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    monkeypatch.setenv("KD_ROOT", str(tmp_path))
+    fig, ax = plt.subplots()
+    ax.plot([0, 1])
+    assert kd.save_figure(fig, "10_x", "cpu") == "figures/10_x.png"
+    assert kd.save_figure(fig, "10_x", "smoke") == "figures/10_x-smoke.png"
+    assert (tmp_path / "figures" / "10_x.png").read_bytes()[:4] == b"\x89PNG"
+    monkeypatch.setenv("KD_FIGURES", str(tmp_path / "build" / "stage"))
+    assert kd.save_figure(fig, "10_x", "cpu") == "figures/10_x.png"      # named as it will be
+    assert (tmp_path / "build" / "stage" / "10_x.png").exists()
+    plt.close(fig)
