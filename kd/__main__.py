@@ -1,5 +1,6 @@
 """Command line: `python -m kd data ...` puts the datasets under data/;
-`python -m kd reproduce ...` executes the numbered notebooks with papermill."""
+`python -m kd reproduce ...` executes the numbered notebooks with papermill;
+`python -m kd report` rewrites README.md's results table from results/."""
 from __future__ import annotations
 
 import argparse
@@ -27,9 +28,28 @@ def data_main(argv: list[str]) -> int:
     return 0
 
 
+def report_main(argv: list[str]) -> int:
+    from .scoreboard import MARKERS, collect, markdown, update_readme
+    parser = argparse.ArgumentParser(prog="python -m kd report",
+                                     description="Rewrite README.md's results table from results/.")
+    parser.add_argument("--profile", default="cpu", choices=("smoke", "cpu", "paper"))
+    parser.add_argument("--print", action="store_true", help="print the table, change nothing")
+    args = parser.parse_args(argv)
+    if args.print:
+        print(markdown(collect(args.profile), args.profile))
+        return 0
+    try:
+        changed = update_readme(profile=args.profile)
+    except ValueError as e:
+        parser.error(str(e))
+    print(f"README.md: results table {'updated' if changed else 'already current'} "
+          f"(between {MARKERS[0]} and {MARKERS[1]})")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    commands = {"data": data_main}
+    commands = {"data": data_main, "report": report_main}
     try:
         from .reproduce import main as reproduce_main
         commands["reproduce"] = reproduce_main

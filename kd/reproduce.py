@@ -20,6 +20,7 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import sys
 import time
 from pathlib import Path
@@ -112,6 +113,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("no numbered notebooks under notebooks/")
 
     import papermill
+    # `kill` and `timeout` send SIGTERM: end as after Ctrl-C, with the one-line summary
+    signal.signal(signal.SIGTERM, _interrupt)
     kernel_env = ("KD_PROFILE", "KD_PROGRESS", "KD_RESULTS", "KD_FIGURES")
     previous = {name: os.environ.get(name) for name in kernel_env}
     try:
@@ -122,6 +125,10 @@ def main(argv: list[str] | None = None) -> int:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def _publish(stage: Path, executed: Path, final: Path, stamp: Path, mark: str,

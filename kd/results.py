@@ -53,17 +53,24 @@ class Report:
         self.rows.append(entry)
         return entry
 
-    def claim(self, id: str, claim: str, verdict: str, evidence: str) -> dict:
+    def claim(self, id: str, claim: str, verdict: str, evidence: str, headline: str | None = None) -> dict:
+        """A verdict on a claim; `headline` names the row (by its quantity) whose paper and
+        own numbers the scoreboard shows beside it."""
         if verdict not in VERDICTS:
             raise ValueError(f"verdict={verdict!r} is not allowed; allowed: {', '.join(VERDICTS)}")
+        if headline is not None and not any(r["id"] == id and r["quantity"] == headline for r in self.rows):
+            raise ValueError(f"headline={headline!r} is not a row of {id}")
         entry = {"id": id, "claim": claim, "verdict": verdict, "evidence": evidence}
+        if headline is not None:
+            entry["headline"] = headline
         self.claims.append(entry)
         return entry
 
-    def judge(self, id: str, claim: str, comparison) -> dict:
+    def judge(self, id: str, claim: str, comparison, headline: str | None = None) -> dict:
         """Record a claim judged by kd.verdicts (compare, mcnemar, paired_bootstrap): its
         verdict, its evidence and the rule that decided it, at the precision that decides it."""
-        entry = self.claim(id, claim, comparison.verdict, f"{comparison.evidence}; rule: {comparison.rule}")
+        entry = self.claim(id, claim, comparison.verdict, f"{comparison.evidence}; rule: {comparison.rule}",
+                           headline)
         entry["comparison"] = {k: getattr(comparison, k) for k in ("mean", "se", "n", "wins")
                                if hasattr(comparison, k)}
         return entry
