@@ -55,3 +55,29 @@ def inference_ratio(teacher: nn.Module, student: nn.Module, batch: torch.Tensor,
         s.append(inference_seconds(student, batch, repeats))
     teacher_s, student_s = statistics.median(t), statistics.median(s)
     return teacher_s, student_s, teacher_s / student_s
+
+
+def epoch_seconds(cfg, steps: int = 20, device: torch.device | str | None = None) -> float:
+    """Seconds one training epoch of a RunConfig takes on this machine, measured with kd's
+    own trainer: a warm-up pass, then `steps` batches of the run's method, network, batch
+    size, augmentation and precision (a teacher runs with its initial weights: its cost does
+    not depend on them), scaled to the number of batches in the run's training split.
+    Evaluation is not included."""
+    from .config import TrainConfig
+    from .data import DeviceLoader
+    from .methods import METHODS
+    from .runner import _build_student, _context, split
+    from .train import default_device, fit
+    device = torch.device(device) if device is not None else default_device()
+    train, _ = split(cfg.data)
+    batches = -(-len(train) // cfg.train.batch_size)
+    timed = train.subset(torch.arange(min(len(train), steps * cfg.train.batch_size)))
+    teacher = _build_student(cfg.teacher, train) if cfg.teacher is not None else None
+    distiller = METHODS[cfg.method.name](_build_student(cfg, train), teacher, cfg.method,
+                                         _context(cfg, train))
+    loader = DeviceLoader(timed, cfg.train.batch_size, device, shuffle=True,
+                          augment=cfg.data.augmentation, seed=cfg.seed)
+    one_epoch = TrainConfig(**{**cfg.train.__dict__, "epochs": 1, "schedule": "constant", "milestones": ()})
+    fit(distiller, loader, None, one_epoch, cfg.seed, progress=False)           # warm-up
+    (record,) = fit(distiller, loader, None, one_epoch, cfg.seed, progress=False)
+    return record["seconds"] / len(loader) * batches

@@ -106,10 +106,9 @@ def markdown(entries: list[Entry], profile: str = "cpu") -> str:
             if e.notebook else e.verdict
         lines.append(f"| {e.id} | {e.claim} ({e.source}) | {e.notebook or '-'} | {e.paper} | {e.ours} | "
                      f"{verdict} | {e.data} |")
-    tally: dict[str, int] = {}
-    for e in entries:
-        tally[e.verdict] = tally.get(e.verdict, 0) + 1
-    summary = ", ".join(f"{n} {v}" for v, n in tally.items())
+    order = ("held", "partly", "did not hold", "inconclusive", "not run yet")
+    counts = {v: sum(e.verdict == v for e in entries) for v in order}
+    summary = ", ".join(f"{n} {v}" for v, n in counts.items() if n)
     return "\n".join(lines) + f"\n\nProfile `{profile}`, {len(entries)} experiments: {summary}."
 
 
@@ -127,3 +126,38 @@ def update_readme(readme: Path | None = None, profile: str = "cpu") -> bool:
     if new != text:
         readme.write_text(new)
     return new != text
+
+
+COLOURS = {"held": "#3a923a", "partly": "#e0a030", "did not hold": "#c03a2b",
+           "inconclusive": "#8c8c8c", "not run yet": "#f0f0f0"}
+
+
+def figure(entries: list[Entry], title: str = ""):
+    """All verdicts at a glance: one cell per experiment, coloured by its verdict, grouped by
+    study (a row each: Zhang, Sarfraz, Gupta, Cho & Hariharan / Stanton, Ojha)."""
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
+    studies = {"Z": "Zhang", "S": "Sarfraz", "G": "Gupta", "C": "Cho & H. / Stanton", "T": "Cho & H. / Stanton",
+               "O": "Ojha"}
+    rows = list(dict.fromkeys(studies.values()))
+    fig, ax = plt.subplots(figsize=(9, 3.2))
+    column: dict[str, int] = {}
+    for e in entries:
+        row = rows.index(studies[e.id[0]])
+        x = column.get(studies[e.id[0]], 0)
+        column[studies[e.id[0]]] = x + 1
+        ax.add_patch(plt.Rectangle((x, -row - 0.45), 0.9, 0.9, color=COLOURS.get(e.verdict, "#ffffff"),
+                                   hatch="//" if e.stale else None, ec="#555555", lw=0.5))
+        ax.text(x + 0.45, -row, e.id, ha="center", va="center", fontsize=9,
+                color="white" if e.verdict in ("held", "did not hold", "inconclusive") else "black")
+    ax.set_xlim(-0.1, max(column.values()) + 0.1)
+    ax.set_ylim(-len(rows) + 0.4, 0.6)
+    ax.set_yticks([-i for i in range(len(rows))], rows)
+    ax.set_xticks([])
+    for side in ("top", "right", "bottom", "left"):
+        ax.spines[side].set_visible(False)
+    ax.legend(handles=[Patch(color=c, label=v) for v, c in COLOURS.items()], loc="center left",
+              bbox_to_anchor=(1.0, 0.5), fontsize=8, frameon=False)
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return fig

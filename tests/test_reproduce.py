@@ -167,3 +167,15 @@ def test_ctrl_c_leaves_the_committed_files_and_says_how_to_resume_in_one_line(pr
     assert "interrupted" in lines[1] and "unchanged" in lines[1] and "again to resume" in lines[1]
     for path, content in before.items():
         assert path.read_bytes() == content, path
+
+
+def test_the_scoreboard_runs_last_and_follows_the_results_it_reads(project):
+    for name in ("00_overview.ipynb", "10_a.ipynb", "21_b.ipynb"):
+        _notebook(project / "notebooks" / name, "x = 1")
+    assert [p.name for p in notebooks()] == ["10_a.ipynb", "21_b.ipynb", "00_overview.ipynb"]
+    board, other = project / "notebooks" / "00_overview.ipynb", project / "notebooks" / "10_a.ipynb"
+    before, other_before = fingerprint(board, "cpu"), fingerprint(other, "cpu")
+    (project / "results" / "10_a").mkdir(parents=True)
+    (project / "results" / "10_a" / "cpu.json").write_text('{"claims": []}')
+    assert fingerprint(board, "cpu") != before and fingerprint(other, "cpu") == other_before
+    assert fingerprint(board, "smoke") == fingerprint(board, "smoke")

@@ -1,0 +1,101 @@
+"""The standard runs of the CIFAR studies, per profile: one place that says what "the
+ResNet-26 teacher under `cpu`" is, so that every notebook asking for it gets the identical
+RunConfig and the run cache trains it once for all of them.
+
+- `paper`: Sarfraz et al.'s CIFAR recipe (Table I's training scheme): SGD momentum 0.9,
+  batch 128, lr 0.1 multiplied by 0.2 at epochs 60, 120 and 150, weight decay 5e-4, 200
+  epochs, random crop (4-pixel reflect padding) and horizontal flip.
+- `cpu`: the same recipe with its step schedule compressed to `CPU_EPOCHS` epochs (the
+  milestones at the same fractions of training: 30%, 60%, 75%). Notebook
+  01_cifar_recipe.ipynb shows how `CPU_EPOCHS` was chosen, from the baselines' accuracy
+  and time on a 2-core CPU alone, never from a KD result.
+- `smoke`: one epoch on 20 images a class, evaluated on 20 test images a class: a pipeline
+  check only.
+
+Teachers are the seed-0 baselines of their network (`teacher("resnet26", profile)` is
+`baseline("resnet26", profile, seed=0)`): notebook 01 trains them while calibrating.
+"""
+from __future__ import annotations
+
+from .config import DataConfig, MethodConfig, ModelConfig, RunConfig, TrainConfig, check_profile
+
+PAPER_EPOCHS = 200
+PAPER_MILESTONES = (60, 120, 150)
+# chosen in notebook 01 by the rule it prints (time of the largest downstream plan; accuracy
+# shown): notebook 20's 24 KD runs of ResNet-8 from ResNet-26 fit its 3 hours at 10, not 20
+CPU_EPOCHS = 10
+CANDIDATE_EPOCHS = (5, 10, 20)
+# the networks the CIFAR studies use most; the teachers of Sarfraz's two families
+NETWORKS = ("resnet8", "resnet14", "resnet26", "wrn_16_2", "wrn_40_2")
+TEACHERS = ("resnet26", "wrn_40_2")
+
+
+def step_schedule(epochs: int) -> TrainConfig:
+    """Sarfraz's step schedule over `epochs` epochs: lr 0.1, x0.2 at 30%, 60% and 75% of
+    training (epochs 60/120/150 of 200), SGD momentum 0.9, batch 128, weight decay 5e-4."""
+    if not isinstance(epochs, int) or epochs < 1:
+        raise ValueError(f"epochs={epochs!r} must be a whole number >= 1")
+    milestones = tuple(sorted({max(1, round(epochs * m / PAPER_EPOCHS)) for m in PAPER_MILESTONES}
+                              - {epochs} if epochs > 1 else ()))
+    return TrainConfig(epochs=epochs, batch_size=128, optimizer="sgd", lr=0.1, momentum=0.9,
+                       weight_decay=5e-4, schedule="step", milestones=milestones, gamma=0.2)
+
+
+def schedule(profile: str) -> TrainConfig:
+    """The CIFAR training schedule of a profile."""
+    epochs = {"smoke": 1, "cpu": CPU_EPOCHS, "paper": PAPER_EPOCHS}[check_profile(profile)]
+    return step_schedule(epochs)
+
+
+def data(profile: str, dataset: str = "cifar10") -> DataConfig:
+    """The CIFAR data of a profile: the whole training and test splits (`smoke`: 20 images a
+    class of each). `dataset` "cifar100" is offered under `paper` only: it cannot be had
+    offline, and the `cpu` notebooks run CIFAR-10 in its place and say so."""
+    check_profile(profile)
+    if dataset not in ("cifar10", "cifar100"):
+        raise ValueError(f"dataset={dataset!r} is not a CIFAR dataset; allowed: cifar10, cifar100")
+    if dataset == "cifar100" and profile != "paper":
+        raise ValueError(f"cifar100 is run under the paper profile only, not {profile!r}: it "
+                         f"cannot be had offline (use cifar10 and say so)")
+    if profile == "smoke":
+        return DataConfig(dataset, per_class=20, test_per_class=20)
+    return DataConfig(dataset)
+
+
+def baseline(arch: str, profile: str, seed: int = 0, dataset: str = "cifar10",
+             epochs: int | None = None) -> RunConfig:
+    """A network trained alone with cross-entropy under the profile's recipe (`epochs`: the
+    same recipe compressed to another length, for notebook 01's calibration)."""
+    train = schedule(profile) if epochs is None else step_schedule(epochs)
+    return RunConfig(data=data(profile, dataset), model=ModelConfig(arch), train=train, seed=seed)
+
+
+def teacher(arch: str, profile: str, dataset: str = "cifar10") -> RunConfig:
+    """The teacher of a CIFAR study: the seed-0 baseline of `arch` (ResNet-26 and WRN-40-2
+    for Sarfraz's two families), shared by every notebook that distils from it."""
+    return baseline(arch, profile, seed=0, dataset=dataset)
+
+
+def student(arch: str, method: MethodConfig, teacher_run: RunConfig, profile: str,
+            seed: int = 0) -> RunConfig:
+    """`arch` distilled from `teacher_run` by `method` under the profile's recipe."""
+    return RunConfig(data=teacher_run.data, model=ModelConfig(arch), method=method,
+                     train=schedule(profile), seed=seed, teacher=teacher_run)
+
+
+# the seed noise of the cpu recipe is measured on ResNet-8 over these seeds (notebook 01)
+NOISE_SEEDS = (0, 1, 2, 3, 4)
+# the largest downstream plan: notebook 20's minimum, 12 methods x 2 seeds of ResNet-8
+# distilled from ResNet-26, within its 3-hour budget
+PLAN_RUNS, PLAN_BUDGET_S = 24, 3 * 3600
+
+
+def choose_epochs(candidates: tuple[int, ...], kd_epoch_seconds: float, runs: int = PLAN_RUNS,
+                  budget_s: float = PLAN_BUDGET_S) -> int:
+    """The rule notebook 01 states before any KD run: the longest candidate length at which
+    `runs` KD runs of `kd_epoch_seconds` per epoch fit in `budget_s` (the shortest if none
+    does). Only time enters; the notebook shows the accuracy each length gives up."""
+    if kd_epoch_seconds <= 0 or not candidates:
+        raise ValueError(f"need candidates and kd_epoch_seconds > 0, got {candidates}, {kd_epoch_seconds}")
+    fitting = [e for e in candidates if runs * e * kd_epoch_seconds <= budget_s]
+    return max(fitting) if fitting else min(candidates)

@@ -1,0 +1,53 @@
+"""The named runs of kd.recipes: identical configs for every notebook, the paper's schedule
+and its compressed cpu form."""
+import pytest
+
+import kd
+from kd import recipes
+
+
+def test_the_paper_schedule_is_sarfraz_table_one():
+    s = recipes.schedule("paper")
+    assert (s.epochs, s.batch_size, s.lr, s.momentum, s.weight_decay) == (200, 128, 0.1, 0.9, 5e-4)
+    assert (s.schedule, s.milestones, s.gamma, s.optimizer) == ("step", (60, 120, 150), 0.2, "sgd")
+
+
+@pytest.mark.parametrize("epochs, milestones", [(200, (60, 120, 150)), (20, (6, 12, 15)),
+                                                (10, (3, 6, 8)), (5, (2, 3, 4)), (2, (1,)), (1, ())])
+def test_the_cpu_schedule_keeps_the_milestones_at_the_same_fractions(epochs, milestones):
+    assert recipes.step_schedule(epochs).milestones == milestones
+
+
+def test_learning_rate_ends_at_the_papers_final_factor():
+    from kd.train import lr_factor
+    for epochs in (10, 20, 200):
+        s = recipes.step_schedule(epochs)
+        assert lr_factor(s, epochs * 391 - 1, 391) == pytest.approx(0.2 ** 3)
+        assert lr_factor(s, 0, 391) == 1.0
+
+
+def test_every_notebook_gets_the_same_teacher_and_it_is_the_seed_0_baseline():
+    a, b = recipes.teacher("resnet26", "cpu"), recipes.teacher("resnet26", "cpu")
+    assert a == b and a.key() == b.key() == recipes.baseline("resnet26", "cpu", seed=0).key()
+    assert recipes.teacher("resnet26", "cpu").train.epochs == recipes.CPU_EPOCHS
+    student = recipes.student("resnet8", kd.MethodConfig("hinton"), a, "cpu", seed=1)
+    assert student.teacher == a and student.train == a.train and student.data == a.data
+
+
+def test_cifar100_only_under_paper_and_smoke_is_tiny():
+    with pytest.raises(ValueError, match="paper profile only"):
+        recipes.data("cpu", "cifar100")
+    assert recipes.data("paper", "cifar100").name == "cifar100"
+    assert recipes.data("smoke").per_class == 20 and recipes.schedule("smoke").epochs == 1
+    with pytest.raises(ValueError, match="whole number"):
+        recipes.step_schedule(2.5)
+
+
+def test_the_cpu_length_rule_takes_the_longest_candidate_that_fits():
+    # 24 runs x 10 epochs x 40 s = 9,600 s fits 3 h; x 20 epochs does not
+    assert recipes.choose_epochs((5, 10, 20), 40.0) == 10
+    assert recipes.choose_epochs((5, 10, 20), 20.0) == 20
+    assert recipes.choose_epochs((5, 10, 20), 200.0) == 5          # none fits: the shortest
+    assert recipes.choose_epochs((5, 10, 20), 45.0) == 10 and recipes.choose_epochs((5, 10, 20), 45.01) == 5
+    with pytest.raises(ValueError):
+        recipes.choose_epochs((5,), 0.0)

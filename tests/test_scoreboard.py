@@ -1,0 +1,64 @@
+"""The scoreboard reads every result file and shows one row per experiment."""
+import json
+
+import pytest
+
+import kd
+from kd import scoreboard
+
+
+@pytest.fixture
+def results(tmp_path, monkeypatch):
+    monkeypatch.setenv("KD_ROOT", str(tmp_path))
+    report = kd.Report("10_demo", "cpu", "mnist")
+    report.row("Z1", "teacher accuracy", [98.6, 98.7], paper=98.98)
+    report.row("Z1", "KD gain", [0.37, 0.19, 0.33], paper=0.67, unit="points")
+    report.claim("Z1", "KD helps", "partly", "+0.297", headline="KD gain")
+    report.row("G1", "student accuracy", 96.5, paper=97.26)
+    report.claim("G1", "small students", "held", "ok")
+    report.save()
+    return tmp_path
+
+
+def test_collect_gives_one_entry_per_experiment_with_the_headline_row(results):
+    entries = {e.id: e for e in scoreboard.collect("cpu")}
+    assert list(entries) == [i for i, _, _ in scoreboard.EXPERIMENTS] and len(entries) == 23
+    z1 = entries["Z1"]
+    assert (z1.verdict, z1.notebook, z1.data, z1.paper) == ("partly", "10_demo", "mnist", "+0.67 points")
+    assert z1.ours.startswith("+0.297 points ± 0.095 (n=3)") and "[KD gain]" in z1.ours
+    assert entries["G1"].paper == "97.26%" and entries["G1"].ours.startswith("96.5%")   # first row with a paper number
+    assert entries["S1"].verdict == "not run yet" and entries["S1"].notebook == ""
+    assert scoreboard.collect("smoke")[0].verdict == "not run yet"
+
+
+def test_a_failed_last_execution_marks_the_result_stale(results):
+    (results / "results" / "10_demo" / "cpu.failed").write_text(
+        json.dumps({"when": "2026-11-22 06:00:00", "error": "RuntimeError: boom"}))
+    z1 = scoreboard.collect("cpu")[0]
+    assert z1.verdict == "partly" and "RuntimeError: boom" in z1.stale
+    assert "(stale: last run failed)" in scoreboard.markdown([z1])
+
+
+def test_the_readme_table_is_rewritten_between_its_markers_only(results):
+    readme = results / "README.md"
+    start, end = scoreboard.MARKERS
+    readme.write_text(f"# kd\n\nintro\n\n{start}\nold table\n{end}\n\nafter\n")
+    assert scoreboard.update_readme(readme)
+    text = readme.read_text()
+    assert text.startswith("# kd\n\nintro\n\n") and text.endswith(f"{end}\n\nafter\n")
+    assert "old table" not in text and "| Z1 | KD student beats" in text and "**partly**" in text
+    assert "23 experiments: 1 held, 1 partly, 21 not run yet" in text
+    assert not scoreboard.update_readme(readme)               # already current
+    readme.write_text("# no markers\n")
+    with pytest.raises(ValueError, match="no results block"):
+        scoreboard.update_readme(readme)
+
+
+def test_the_verdict_figure_has_a_cell_per_experiment(results):
+    import matplotlib
+    matplotlib.use("Agg")
+    fig = scoreboard.figure(scoreboard.collect("cpu"))
+    cells = [p for p in fig.axes[0].patches if p.get_width() == 0.9]
+    assert len(cells) == 23
+    import matplotlib.pyplot as plt
+    plt.close(fig)
