@@ -23,6 +23,7 @@ $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet --no-deps torchattacks==3.5.1
 	$(PY) -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "Python (kd)" >/dev/null
 	touch $@
 

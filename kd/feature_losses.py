@@ -9,16 +9,15 @@ Conventions shared by every loss here:
   * teacher tensors are detached: no gradient ever flows into the teacher;
   * feature maps are (batch, channels, height, width); embeddings are (batch, ...) and
     flattened to (batch, dim).
+Adversarial examples (PGD, BSS's boundary attack and the others) live in `kd.attacks`.
 """
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
-
-from .modes import eval_mode
 
 Tensor = torch.Tensor
 
@@ -51,15 +50,6 @@ def _safe_norm(v: Tensor, eps: float = 1e-12) -> tuple[Tensor, Tensor]:
     sq = v.pow(2).sum(-1)
     nonzero = sq > eps
     return torch.where(nonzero, sq.clamp_min(eps).sqrt(), torch.zeros_like(sq)), nonzero
-
-
-def _clamp_tensors(x: Tensor, lower: float | Tensor | None, upper: float | Tensor | None) -> Tensor:
-    """Clip x to [lower, upper]; either bound may be None, a float or a broadcastable tensor."""
-    if lower is not None:
-        x = torch.maximum(x, torch.as_tensor(lower, dtype=x.dtype, device=x.device))
-    if upper is not None:
-        x = torch.minimum(x, torch.as_tensor(upper, dtype=x.dtype, device=x.device))
-    return x
 
 
 # ---------------------------------------------------------------------------------------------
@@ -439,133 +429,3 @@ class CRDLoss(nn.Module):
                 contrast_idx: Tensor | None = None, generator: torch.Generator | None = None) -> Tensor:
         return self.memory(self.embed_s(feat_s), self.embed_t(feat_t.detach()), index,
                            contrast_idx, generator)
-
-
-# ---------------------------------------------------------------------------------------------
-# PGD adversarial examples
-# ---------------------------------------------------------------------------------------------
-
-def pgd_attack(model: nn.Module, x: Tensor, target: Tensor,
-               loss_fn: Callable[[Tensor, Tensor], Tensor],
-               eps: float | Tensor = 8 / 255, step: float | Tensor = 2 / 255, steps: int = 7,
-               random_start: bool = True, lower: float | Tensor = 0.0,
-               upper: float | Tensor = 1.0) -> Tensor:
-    """L_inf PGD: x_{t+1} = Proj(x_t + step * sign(grad_x loss_fn(model(x_t), target))).
-
-    Madry et al. 2018, "Towards deep learning models resistant to adversarial attacks", eq. 2,
-    with a uniform random start in the eps-ball. The projection is onto the intersection of the
-    eps-ball around x and the box [lower, upper]; `eps`, `step`, `lower`, `upper` may be tensors
-    broadcastable to x (for normalised inputs pass eps/std and (0 - mean)/std, (1 - mean)/std
-    per channel). Returns a detached tensor.
-
-    Pitfalls guarded: the model runs in eval mode during the attack (BatchNorm running
-    statistics do not move, dropout is off) and every submodule's mode is restored afterwards;
-    gradients are taken with `torch.autograd.grad` w.r.t. the input only, so nothing
-    accumulates in the parameters' `.grad`.
-    """
-    x = x.detach()
-    as_t = lambda v: torch.as_tensor(v, dtype=x.dtype, device=x.device)  # noqa: E731
-    eps, step = as_t(eps), as_t(step)
-    lo = torch.maximum(x - eps, as_t(lower))
-    hi = torch.minimum(x + eps, as_t(upper))
-    x_adv = x.clone()
-    if random_start:
-        x_adv = x_adv + (torch.rand_like(x) * 2 - 1) * eps
-    x_adv = torch.clamp(x_adv, lo, hi)
-    with eval_mode(model), torch.enable_grad():
-        for _ in range(steps):
-            x_adv.requires_grad_(True)
-            loss = loss_fn(model(x_adv), target).sum()
-            (grad,) = torch.autograd.grad(loss, x_adv)
-            x_adv = torch.clamp(x_adv.detach() + step * grad.sign(), lo, hi)
-    return x_adv.detach()
-
-
-# ---------------------------------------------------------------------------------------------
-# BSS: boundary supporting samples
-# ---------------------------------------------------------------------------------------------
-
-def bss_targets(teacher_logits: Tensor, labels: Tensor | None = None,
-                generator: torch.Generator | None = None) -> Tensor:
-    """Target class k drawn with probability p_t(k) / sum_{j != top1} p_t(j), k != top-1.
-
-    Heo et al. 2019, "Knowledge distillation with adversarial samples supporting decision
-    boundary", sec. on base/target selection: the target class is sampled from the teacher's
-    softmax with its predicted class removed. If `labels` are given they are excluded too
-    (they equal the top-1 on the selected base samples). Masking is done on the logits, so a
-    peaked softmax cannot leave an all-zero row.
-    """
-    logits = teacher_logits.detach().float()
-    excluded = F.one_hot(logits.argmax(1), logits.shape[1]).bool()
-    if labels is not None:
-        excluded |= F.one_hot(labels, logits.shape[1]).bool()
-    probs = F.softmax(logits.masked_fill(excluded, float("-inf")), dim=1)
-    return torch.multinomial(probs, 1, generator=generator).squeeze(1)
-
-
-def bss_select(teacher_logits: Tensor, student_logits: Tensor, labels: Tensor,
-               max_samples: int | None = None, require_student_correct: bool = True) -> Tensor:
-    """Indices of base samples: classified correctly by the teacher (and the student).
-
-    Heo et al. 2019 take base samples correctly classified by both networks (the authors'
-    code checks the teacher only: `require_student_correct=False`). If more than
-    `max_samples` remain, keep those with the largest sum_{k != y} (p_t(k) - p_s(k))^2, the
-    ranking of the authors' code (64 samples of a 256 batch on CIFAR-10).
-    """
-    ok = teacher_logits.argmax(1) == labels
-    if require_student_correct:
-        ok &= student_logits.argmax(1) == labels
-    idx = ok.nonzero().squeeze(1)
-    if max_samples is not None and idx.numel() > max_samples:
-        diff = (F.softmax(teacher_logits[idx].float(), 1) - F.softmax(student_logits[idx].float(), 1))
-        diff = diff.detach().pow(2).scatter(1, labels[idx].view(-1, 1), 0.0)
-        idx = idx[diff.sum(1).topk(max_samples).indices]
-    return idx
-
-
-def bss_attack(teacher: nn.Module, x: Tensor, target_classes: Tensor, steps: int = 10,
-               eta: float = 0.3, eps: float = 1e-4, lower: float | Tensor | None = None,
-               upper: float | Tensor | None = None) -> Tensor:
-    """Move base samples toward the teacher's boundary between class b and target class k.
-
-    Heo et al. 2019, eqs. 4-6: with L(x) = y_b(x) - y_k(x) (logit gap; b = the teacher's
-    prediction on the clean x),
-        x_{i+1} = x_i - eta * (L(x_i) + eps) * grad L(x_i) / ||grad L(x_i)||_2   (per sample),
-    stopping a sample as soon as the teacher no longer predicts b (it crossed or reached the
-    boundary), or after `steps` iterations. Optional `lower`/`upper` clip to the input range.
-    Defaults are the authors' CIFAR-10 code: 10 steps, eta = 0.3, eps = 1e-4.
-    Same hygiene as `pgd_attack`: eval mode during the attack, modes restored, no param grads.
-
-    Training schedule (not implemented here; for the trainer): the student minimises
-        L_cls + alpha(n) * L_KD + beta(n) / N_bss * sum L_BS,
-    where L_KD is the soft cross-entropy at temperature T = 3 on the clean batch and L_BS the
-    same on the boundary supporting samples. Both weights decay linearly with the epoch n out
-    of N: alpha(n) = 1 + 3 * max(0, 1 - n/N) (from 4 to 1) and
-    beta(n) = 2 * max(0, 1 - 4n/(3N)) (from 2 to 0, reached at 3/4 of training), as in the
-    authors' code; no T^2 factor is applied there.
-    """
-    x = x.detach()
-    target = target_classes.long()
-    x_adv = x.clone()
-    shape = (-1,) + (1,) * (x.dim() - 1)
-    with eval_mode(teacher), torch.enable_grad():
-        base = active = None
-        for _ in range(steps):
-            x_adv.requires_grad_(True)
-            logits = teacher(x_adv).float()
-            if base is None:
-                base = logits.argmax(1).detach()
-                if (base == target).any():
-                    raise ValueError("a target class equals the teacher's prediction")
-                active = torch.ones_like(base, dtype=torch.bool)
-            active = active & (logits.argmax(1) == base)
-            if not active.any():
-                break
-            gap = (logits.gather(1, base.view(-1, 1)) - logits.gather(1, target.view(-1, 1))).squeeze(1)
-            (grad,) = torch.autograd.grad(gap.sum(), x_adv)
-            norm = grad.flatten(1).norm(dim=1).clamp_min(1e-12).view(shape)
-            size = (eta * (gap.detach() + eps) * active).view(shape)
-            x_adv = x_adv.detach() - size * grad / norm
-            x_adv = _clamp_tensors(x_adv, lower, upper)
-    return x_adv.detach()
-

@@ -13,6 +13,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from . import attacks
 from . import feature_losses as fl
 from . import losses
 from .data import Batch
@@ -262,16 +263,21 @@ class AdversarialKD(HintonKD):
     def forward_train(self, batch, epoch):
         m = self.method
         target = self.teacher_logits(batch)
-        x_adv = fl.pgd_attack(self.student, batch.images, batch.labels, losses.cross_entropy,
-                              eps=m.eps * self.scale, step=m.step_size * self.scale, steps=m.steps,
-                              lower=self.lower, upper=self.upper)
+        x_adv = attacks.pgd_attack(self.student, batch.images, batch.labels, losses.cross_entropy,
+                                   eps=m.eps * self.scale, step=m.step_size * self.scale,
+                                   steps=m.steps, lower=self.lower, upper=self.upper)
         logits = self.student(x_adv)
         return logits, {"ce": (1 - m.alpha) * losses.cross_entropy(logits, batch.labels),
                         "kd": m.alpha * losses.hinton_kd(logits, target, m.T)}
 
 
 def _pixel_bounds(module: nn.Module, context: Context) -> None:
-    """Buffers `scale`, `lower`, `upper`: pixel units [0, 1] mapped through the normalisation."""
+    """Buffers `scale`, `lower`, `upper`: pixel units [0, 1] mapped through the normalisation.
+
+    The attacks stay in the normalised space of the batches: a sign step of eps/std per
+    channel, clipped to [(0 - mean)/std, (1 - mean)/std], is the pixel-space sign step of eps
+    clipped to [0, 1] (what `attacks.Normalized` would give), and BSS's L2 step is taken where
+    its authors take it, in the space the teacher is fed."""
     mean = torch.tensor(context.mean).view(1, -1, 1, 1)
     std = torch.tensor(context.std).view(1, -1, 1, 1)
     module.register_buffer("scale", 1 / std, persistent=False)
@@ -285,7 +291,7 @@ class BoundarySupportingKD(Distiller):
     boundary supporting samples: up to `attack_size` (32) base samples that teacher and
     student both classify correctly (the ones they disagree on most), moved by `bss_steps`
     (10) attack steps toward the teacher's boundary with a target class drawn from the
-    teacher's softmax without its top-1 (feature_losses.bss_attack, eqs. 4-6). The weights
+    teacher's softmax without its top-1 (attacks.bss_attack, eqs. 4-6). The weights
     decay over the run as in the authors' code, alpha from 4 to 1 and beta from 2 to 0 at 3/4
     of training; the soft-target terms are KL at temperature T (Sarfraz: T 4) without the T^2
     factor, as there. Sarfraz's "max eps = 16" bound on the perturbation is not applied."""
@@ -308,11 +314,11 @@ class BoundarySupportingKD(Distiller):
         alpha, beta = self.weights(epoch)
         named = {"ce": losses.cross_entropy(logits, y),
                  "kd": alpha * losses.hinton_kd(logits, t_logits, m.T) / m.T ** 2}
-        base = fl.bss_select(t_logits, logits.detach(), y, max_samples=m.attack_size)
+        base = attacks.bss_select(t_logits, logits.detach(), y, max_samples=m.attack_size)
         if beta > 0 and len(base):
-            targets = fl.bss_targets(t_logits[base], y[base])
-            x_bss = fl.bss_attack(self.teacher, x[base], targets, steps=m.bss_steps,
-                                  lower=self.lower, upper=self.upper)
+            targets = attacks.bss_targets(t_logits[base], y[base])
+            x_bss = attacks.bss_attack(self.teacher, x[base], targets, steps=m.bss_steps,
+                                       lower=self.lower, upper=self.upper)
             t_bss = self.run_teacher(x_bss)
             named["bss"] = beta * losses.hinton_kd(self.student(x_bss), t_bss, m.T) / m.T ** 2
         return logits, named

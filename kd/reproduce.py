@@ -134,6 +134,15 @@ def main(argv: list[str] | None = None) -> int:
                 os.environ[name] = value
 
 
+def _quiet_loggers() -> None:
+    """kd reports each notebook's outcome itself, in one line. When an execution is cut
+    short, papermill's client logs "Kernel died" and asyncio reports the abandoned cell task
+    at exit; neither says more than that line, so their loggers stay silent."""
+    import logging
+    for name in ("asyncio", "papermill", "nbclient", "traitlets"):
+        logging.getLogger(name).setLevel(logging.CRITICAL + 1)
+
+
 def _interrupt(signum, frame) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
@@ -178,6 +187,7 @@ def _shown(path: Path) -> str:
 def _run_all(chosen: list[Path], args: argparse.Namespace, papermill) -> int:
     out_dir = paths.root() / "build" / "notebooks" / "smoke" if args.profile == "smoke" else None
     targets = {"results": paths.results_dir(), "figures": paths.figures_dir()}   # before staging
+    _quiet_loggers()
     failed, finished = [], []
     for i, nb in enumerate(chosen, 1):
         final = (out_dir / nb.name) if out_dir else nb
