@@ -57,11 +57,12 @@ def inference_ratio(teacher: nn.Module, student: nn.Module, batch: torch.Tensor,
     return teacher_s, student_s, teacher_s / student_s
 
 
-def epoch_seconds(cfg, steps: int = 20, device: torch.device | str | None = None) -> float:
+def epoch_seconds(cfg, steps: int = 20, rounds: int = 3, device: torch.device | str | None = None) -> float:
     """Seconds one training epoch of a RunConfig takes on this machine, measured with kd's
-    own trainer: a warm-up pass, then `steps` batches of the run's method, network, batch
-    size, augmentation and precision (a teacher runs with its initial weights: its cost does
-    not depend on them), scaled to the number of batches in the run's training split.
+    own trainer: a warm-up pass, then `rounds` passes of `steps` batches of the run's method,
+    network, batch size, augmentation and precision (a teacher runs with its initial weights:
+    its cost does not depend on them); the median pass, scaled to the number of batches in
+    the run's training split. The median keeps a brief disturbance of one pass out.
     Evaluation is not included."""
     from .config import TrainConfig
     from .data import DeviceLoader
@@ -79,5 +80,6 @@ def epoch_seconds(cfg, steps: int = 20, device: torch.device | str | None = None
                           augment=cfg.data.augmentation, seed=cfg.seed)
     one_epoch = TrainConfig(**{**cfg.train.__dict__, "epochs": 1, "schedule": "constant", "milestones": ()})
     fit(distiller, loader, None, one_epoch, cfg.seed, progress=False)           # warm-up
-    (record,) = fit(distiller, loader, None, one_epoch, cfg.seed, progress=False)
-    return record["seconds"] / len(loader) * batches
+    passes = [fit(distiller, loader, None, one_epoch, cfg.seed, progress=False)[0]["seconds"]
+              for _ in range(rounds)]
+    return statistics.median(passes) / len(loader) * batches
