@@ -152,15 +152,22 @@ def test_ctrl_c_leaves_the_committed_files_and_says_how_to_resume_in_one_line(pr
     before = _committed(project)
     _executable(project / "notebooks" / "10_demo.ipynb", "import time; print('working'); time.sleep(120)")
     before[project / "notebooks" / "10_demo.ipynb"] = (project / "notebooks" / "10_demo.ipynb").read_bytes()
+    # as in a terminal: SIGINT at its default even when this test runs in the background
+    # (a shell's background jobs, and so their children, start with SIGINT ignored)
     proc = subprocess.Popen([sys.executable, "-m", "kd", "reproduce", "--profile", "cpu"], cwd=project,
                             start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, env={**os.environ, "KD_ROOT": str(project)})
+                            text=True, env={**os.environ, "KD_ROOT": str(project)},
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     partial = project / "build" / "reproduce" / "cpu" / "10_demo" / "10_demo.ipynb"
-    deadline = time.time() + 60
-    while time.time() < deadline and "working" not in (partial.read_text() if partial.exists() else ""):
-        time.sleep(0.5)
-    os.killpg(proc.pid, signal.SIGINT)
-    out, _ = proc.communicate(timeout=60)
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline and "working" not in (partial.read_text() if partial.exists() else ""):
+            time.sleep(0.5)
+        os.killpg(proc.pid, signal.SIGINT)
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
     assert proc.returncode == 130
     lines = out.strip().splitlines()
     assert len(lines) == 2 and "Traceback" not in out, out
