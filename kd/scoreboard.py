@@ -83,7 +83,8 @@ def collect(profile: str = "cpu") -> list[Entry]:
     """One entry per experiment, from the result files of `profile`."""
     check_profile(profile)
     found: dict[str, Entry] = {}
-    for path in sorted(paths.results_dir().glob(f"*/{profile}.json")):
+    # the published results, also while `make reproduce` stages this notebook's own writes
+    for path in sorted((paths.root() / "results").glob(f"*/{profile}.json")):
         result = json.loads(path.read_text())
         failed = path.with_suffix(".failed")
         stale = ""

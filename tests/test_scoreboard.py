@@ -62,3 +62,8 @@ def test_the_verdict_figure_has_a_cell_per_experiment(results):
     assert len(cells) == 23
     import matplotlib.pyplot as plt
     plt.close(fig)
+
+
+def test_the_scoreboard_reads_the_published_results_while_make_reproduce_stages_its_writes(results, monkeypatch):
+    monkeypatch.setenv("KD_RESULTS", str(results / "build" / "stage" / "results"))
+    assert scoreboard.collect("cpu")[0].verdict == "partly"
