@@ -174,14 +174,7 @@ def _mark_failed(stamp: Path, executed: Path, error: str) -> None:
     output is (the scoreboard shows such results as stale)."""
     stamp.unlink(missing_ok=True)
     save_json(stamp.with_suffix(".failed"), {"when": time.strftime("%Y-%m-%d %H:%M:%S"),
-                                             "error": error, "partial_output": _shown(executed)})
-
-
-def _shown(path: Path) -> str:
-    try:
-        return path.resolve().relative_to(paths.root()).as_posix()
-    except ValueError:
-        return str(path)
+                                             "error": error, "partial_output": paths.display(executed)})
 
 
 def _run_all(chosen: list[Path], args: argparse.Namespace, papermill) -> int:
@@ -218,7 +211,7 @@ def _run_all(chosen: list[Path], args: argparse.Namespace, papermill) -> int:
         except KeyboardInterrupt:
             print(f"{prefix}: interrupted after {time.perf_counter() - start:.0f}s; "
                   f"{len(finished)} notebook(s) finished{': ' + ', '.join(finished) if finished else ''}; "
-                  f"{_shown(final)} and its results are unchanged (partial output: {_shown(executed)}). "
+                  f"{paths.display(final)} and its results are unchanged (partial output: {paths.display(executed)}). "
                   f"Run the same command again to resume: finished training runs and epochs come "
                   f"from runs/.", flush=True)
             return 130
@@ -227,14 +220,14 @@ def _run_all(chosen: list[Path], args: argparse.Namespace, papermill) -> int:
             failed.append(nb.stem)
             _mark_failed(stamp, executed, error)
             print(f"{prefix}: FAILED after {time.perf_counter() - start:.0f}s: {error}\n"
-                  f"    {_shown(final)}, its results and figures are unchanged; {_shown(stamp.with_suffix('.failed'))} "
-                  f"marks them stale.\n    partial output: {_shown(executed)} (kernel log: {_shown(log)})",
+                  f"    {paths.display(final)}, its results and figures are unchanged; {paths.display(stamp.with_suffix('.failed'))} "
+                  f"marks them stale.\n    partial output: {paths.display(executed)} (kernel log: {paths.display(log)})",
                   flush=True)
             continue
         moved = _publish(stage, executed, final, stamp, mark, targets)
         finished.append(nb.stem)
         print(f"{prefix}: done in {time.perf_counter() - start:.0f}s -> "
-              f"{', '.join(_shown(m) for m in moved)}", flush=True)
+              f"{', '.join(paths.display(m) for m in moved)}", flush=True)
     if failed:
         print(f"failed: {', '.join(failed)}", flush=True)
         return 1
