@@ -110,14 +110,16 @@ class DataConfig:
 @dataclass(frozen=True)
 class ModelConfig:
     """A network by name (see kd.models.MODELS, or "timm:<name>" for a timm model) and the
-    options its builder reads: `hidden` sizes of an MLP; `blocks` per stage and `stem_stride`
-    of the CIFAR ResNet18/50 (gupta Table 2); `patch_size` of a timm vision transformer."""
+    options its builder reads: `hidden` sizes of an MLP; `blocks` per stage, `stem_stride` and
+    the channel `width` factor of the CIFAR ResNet18/50 (gupta Table 2); `patch_size` of a
+    timm vision transformer."""
     arch: str = "mlp"
     hidden: tuple[int, ...] = ()
     dropout: float = 0.0
     input_dropout: float = 0.0
     blocks: tuple[int, ...] | None = None
     stem_stride: int = 1
+    width: float = 1.0
     patch_size: int | None = None
 
     def __post_init__(self) -> None:
@@ -132,6 +134,7 @@ class ModelConfig:
             _require(all(b >= 0 for b in self.blocks) and any(self.blocks),
                      f"blocks={self.blocks}: counts must be >= 0, not all 0")
         _require(self.stem_stride >= 1, f"stem_stride={self.stem_stride} must be >= 1")
+        _require(self.width > 0, f"width={self.width} must be > 0 (the channel factor)")
         _require(all(h >= 1 for h in self.hidden), f"hidden={self.hidden}: sizes must be >= 1")
         for name in ("dropout", "input_dropout"):
             value = getattr(self, name)

@@ -248,13 +248,36 @@ class EarlyStoppedKD(HintonKD):
         return logits, {"ce": losses.cross_entropy(logits, batch.labels)}
 
 
+def _student_pgd(distiller: Distiller, batch: Batch) -> torch.Tensor:
+    """PGD examples of the batch against the student (Madry et al. 2018): L_inf ball of
+    `eps`, `steps` sign steps of `step_size` from a random start, maximising the student's
+    cross-entropy. Steps and bounds are in pixel units [0, 1], mapped through the loader's
+    normalisation; the attack runs the student in eval mode, so BatchNorm statistics do not
+    move."""
+    m = distiller.method
+    return attacks.pgd_attack(distiller.student, batch.images, batch.labels, losses.cross_entropy,
+                              eps=m.eps * distiller.scale, step=m.step_size * distiller.scale,
+                              steps=m.steps, lower=distiller.lower, upper=distiller.upper)
+
+
+class AdversarialTraining(Distiller):
+    """PGD adversarial training (Madry et al. 2018, eq. 2.1; zhang Table 5's "AT student, no
+    teacher"): cross-entropy on PGD examples of the batch (eps 8/255, step 2/255, 7 steps,
+    random start: zhang's PGD-7), no teacher and no clean term."""
+
+    def __init__(self, student, teacher=None, method=None, context: Context | None = None):
+        super().__init__(student, teacher, method, context)
+        _pixel_bounds(self, context)
+
+    def forward_train(self, batch, epoch):
+        logits = self.student(_student_pgd(self, batch))
+        return logits, {"ce": losses.cross_entropy(logits, batch.labels)}
+
+
 class AdversarialKD(HintonKD):
     """Adversarial KD (zhang eq. 6-7): the student learns on PGD examples of its own clean
-    inputs (L_inf, eps 8/255, step 2/255, 7 steps, random start, maximising the student's
-    cross-entropy as in Madry et al. 2018) against the teacher's soft targets on the clean
-    inputs: (1 - alpha) CE(s(x_adv), y) + alpha T^2 KL(p_t(x)^T || p_s(x_adv)^T).
-    Steps and bounds are in pixel units [0, 1], mapped through the loader's normalisation;
-    the attack runs the student in eval mode, so BatchNorm statistics do not move."""
+    inputs (as `AdversarialTraining`) against the teacher's soft targets on the clean
+    inputs: (1 - alpha) CE(s(x_adv), y) + alpha T^2 KL(p_t(x)^T || p_s(x_adv)^T)."""
 
     def __init__(self, student, teacher=None, method=None, context: Context | None = None):
         super().__init__(student, teacher, method, context)
@@ -263,10 +286,7 @@ class AdversarialKD(HintonKD):
     def forward_train(self, batch, epoch):
         m = self.method
         target = self.teacher_logits(batch)
-        x_adv = attacks.pgd_attack(self.student, batch.images, batch.labels, losses.cross_entropy,
-                                   eps=m.eps * self.scale, step=m.step_size * self.scale,
-                                   steps=m.steps, lower=self.lower, upper=self.upper)
-        logits = self.student(x_adv)
+        logits = self.student(_student_pgd(self, batch))
         return logits, {"ce": (1 - m.alpha) * losses.cross_entropy(logits, batch.labels),
                         "kd": m.alpha * losses.hinton_kd(logits, target, m.T)}
 
@@ -350,4 +370,5 @@ METHODS: dict[str, type[Distiller]] = {
     "dml": MutualLearning,
     "one": NativeEnsemble,
     "adversarial": AdversarialKD,
+    "pgd_at": AdversarialTraining,
 }

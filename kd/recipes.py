@@ -14,6 +14,10 @@ RunConfig and the run cache trains it once for all of them.
 
 Teachers are the seed-0 baselines of their network (`teacher("resnet26", profile)` is
 `baseline("resnet26", profile, seed=0)`): notebook 01 trains them while calibrating.
+`network` gives the ModelConfig of an architecture under a profile: under `cpu` and `smoke`
+Gupta's ResNet18/50 family runs at `CPU_WIDTH` of its channels (notebook 30), the CIFAR
+ResNets and WRNs unchanged. `adversarial_baseline` is zhang Table 5's PGD-7 adversarial
+training (`adversarial_teacher`: its seed 0, the AT teacher of notebook 12).
 """
 from __future__ import annotations
 
@@ -62,25 +66,83 @@ def data(profile: str, dataset: str = "cifar10") -> DataConfig:
     return DataConfig(dataset)
 
 
-def baseline(arch: str, profile: str, seed: int = 0, dataset: str = "cifar10",
+# Gupta's ResNet50 (23.5M parameters) cannot be trained on 2 cores: under cpu and smoke the
+# ResNet18/50 family keeps its blocks and strides at 1/8 of the channels (ResNet50: 0.38M
+# parameters, about a ResNet-26's epoch time on this machine); paper runs full width
+CPU_WIDTH = 0.125
+SCALED = ("resnet18", "resnet50")
+
+
+def network(arch: str | ModelConfig, profile: str, **options) -> ModelConfig:
+    """The ModelConfig of `arch` (with builder `options` such as blocks, stem_stride) under the
+    profile: ResNet18/50 at `CPU_WIDTH` of their channels outside `paper`, other networks as
+    named. A ModelConfig is returned as given: the caller has chosen everything."""
+    check_profile(profile)
+    if isinstance(arch, ModelConfig):
+        if options:
+            raise ValueError(f"give options {sorted(options)} in the ModelConfig, not beside it")
+        return arch
+    if arch in SCALED and profile != "paper":
+        options.setdefault("width", CPU_WIDTH)
+    return ModelConfig(arch, **options)
+
+
+def baseline(arch: str | ModelConfig, profile: str, seed: int = 0, dataset: str = "cifar10",
              epochs: int | None = None) -> RunConfig:
     """A network trained alone with cross-entropy under the profile's recipe (`epochs`: the
     same recipe compressed to another length, for notebook 01's calibration)."""
     train = schedule(profile) if epochs is None else step_schedule(epochs)
-    return RunConfig(data=data(profile, dataset), model=ModelConfig(arch), train=train, seed=seed)
+    return RunConfig(data=data(profile, dataset), model=network(arch, profile), train=train,
+                     seed=seed)
 
 
 def teacher(arch: str, profile: str, dataset: str = "cifar10") -> RunConfig:
-    """The teacher of a CIFAR study: the seed-0 baseline of `arch` (ResNet-26 and WRN-40-2
-    for Sarfraz's two families), shared by every notebook that distils from it."""
+    """The teacher of a CIFAR study: the seed-0 baseline of `arch`, shared by every notebook
+    that distils from it: ResNet-26 and WRN-40-2 for Sarfraz's two families (notebook 20),
+    ResNet-14/ResNet18 for zhang's reversed KD (notebook 11), ResNet50 for Gupta's students
+    (notebook 30, at `CPU_WIDTH` outside `paper`)."""
     return baseline(arch, profile, seed=0, dataset=dataset)
 
 
-def student(arch: str, method: MethodConfig, teacher_run: RunConfig, profile: str,
+def student(arch: str | ModelConfig, method: MethodConfig, teacher_run: RunConfig, profile: str,
             seed: int = 0) -> RunConfig:
     """`arch` distilled from `teacher_run` by `method` under the profile's recipe."""
-    return RunConfig(data=teacher_run.data, model=ModelConfig(arch), method=method,
+    return RunConfig(data=teacher_run.data, model=network(arch, profile), method=method,
                      train=schedule(profile), seed=seed, teacher=teacher_run)
+
+
+# zhang 4.4 (after Maroto et al. 2022): PGD-7 adversarial training, 50 epochs, SGD from lr 0.1
+# with exponential decay, ResNet18. Neither paper gives the decay rate: kd decays to 1/100 of
+# the initial rate over the run (gamma = 0.01 ** (1 / epochs), reached after the last epoch), with
+# momentum 0.9, weight decay
+# 5e-4 and batch 128 as in the CIFAR recipe. Under cpu a PGD-7 epoch costs about eight clean
+# ones, so the network is ResNet-8 and the run 10 epochs.
+AT_EPOCHS = {"smoke": 1, "cpu": 10, "paper": 50}
+AT_NETWORK = {"smoke": "resnet8", "cpu": "resnet8", "paper": "resnet18"}
+PGD7 = MethodConfig("pgd_at", eps=8 / 255, step_size=2 / 255, steps=7)
+
+
+def adversarial_schedule(epochs: int) -> TrainConfig:
+    """zhang 4.4's schedule over `epochs` epochs: SGD momentum 0.9, batch 128, weight decay
+    5e-4, lr 0.1 multiplied by gamma = 0.01 ** (1 / epochs) after every epoch."""
+    if not isinstance(epochs, int) or epochs < 1:
+        raise ValueError(f"epochs={epochs!r} must be a whole number >= 1")
+    return TrainConfig(epochs=epochs, batch_size=128, optimizer="sgd", lr=0.1, momentum=0.9,
+                       weight_decay=5e-4, schedule="exp", gamma=0.01 ** (1 / epochs))
+
+
+def adversarial_baseline(profile: str, seed: int = 0, arch: str | None = None) -> RunConfig:
+    """zhang Table 5's "AT student, no teacher": `arch` (default `AT_NETWORK[profile]`) trained
+    with cross-entropy on PGD-7 examples (eps 8/255, step 2/255, random start)."""
+    return RunConfig(data=data(profile), model=network(arch or AT_NETWORK[check_profile(profile)],
+                                                       profile),
+                     method=PGD7, train=adversarial_schedule(AT_EPOCHS[profile]), seed=seed)
+
+
+def adversarial_teacher(profile: str, arch: str | None = None) -> RunConfig:
+    """The adversarially trained teacher of notebook 12 (zhang Table 5, after Maroto et al.):
+    the seed-0 PGD-7 baseline of the student's own architecture."""
+    return adversarial_baseline(profile, seed=0, arch=arch)
 
 
 # the seed noise of the cpu recipe is measured on ResNet-8 over these seeds (notebook 01)

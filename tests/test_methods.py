@@ -10,7 +10,7 @@ from kd.methods import METHODS
 
 # method -> extra MethodConfig fields for a short run
 OPTIONS = {"eskd": dict(stop_epoch=1), "crd": dict(negatives=64),
-           "adversarial": dict(steps=2), "one": dict(T=3.0), "bss": dict(attack_size=8, bss_steps=3)}
+           "adversarial": dict(steps=2), "pgd_at": dict(steps=2), "one": dict(T=3.0), "bss": dict(attack_size=8, bss_steps=3)}
 
 
 @pytest.fixture(autouse=True)
@@ -155,6 +155,22 @@ def test_adversarial_kd_leaves_bn_statistics_to_the_clean_forward():
     distiller.forward_train(batch, 0)
     hook.remove()
     assert calls.count(True) == 1 and calls.count(False) >= 2    # attack steps in eval mode
+
+
+def test_pgd_training_is_cross_entropy_on_the_attacked_batch():
+    """At eps 0 the PGD example is the image itself, so the loss is the clean cross-entropy;
+    at eps 8/255 the attack raises it."""
+    distiller, train = _distiller("pgd_at")
+    batch = next(iter(kd.DeviceLoader(train, 16).epoch(0)))
+    distiller.eval()    # BatchNorm in one mode, so that only the input differs
+    with torch.no_grad():
+        clean = torch.nn.functional.cross_entropy(distiller.student(batch.images), batch.labels)
+    distiller.method = dataclasses.replace(distiller.method, eps=0.0)
+    _, named = distiller.forward_train(batch, 0)
+    assert list(named) == ["ce"] and torch.allclose(named["ce"], clean, atol=1e-5)
+    distiller.method = dataclasses.replace(distiller.method, eps=8 / 255, steps=5)
+    _, named = distiller.forward_train(batch, 0)
+    assert named["ce"] > clean + 1e-3
 
 
 def test_tfkd_self_needs_the_same_architecture():

@@ -168,6 +168,43 @@ def test_gupta_resnet18_variants():
     print(f"\nresnet18 blocks {sizes}, full {n_params(full):,}", end="")
 
 
+def _bottleneck_resnet_params(blocks, width: float, classes: int = 10) -> int:
+    """Parameters of kd's ResNet50 family counted by hand: convs without bias, BN weight and
+    bias, a 1x1 conv + BN shortcut where the shape changes, linear classifier."""
+    ch = [max(1, round(c * width)) for c in (64, 64, 128, 256, 512)]
+    total, c = 3 * 9 * ch[0] + 2 * ch[0], ch[0]
+    for i, n in enumerate(blocks):
+        w = ch[i + 1]
+        for j in range(n):
+            total += c * w + 2 * w + 9 * w * w + 2 * w + w * 4 * w + 8 * w
+            if c != 4 * w or (j == 0 and i > 0):
+                total += c * 4 * w + 8 * w
+            c = 4 * w
+    return total + c * classes + classes
+
+
+@pytest.mark.parametrize("blocks", [(3, 4, 6, 3), (1, 1, 1, 1), (2, 2, 0, 0), (1, 1, 0, 0)])
+@pytest.mark.parametrize("width", [1.0, 0.5, 0.125])
+def test_resnet50_width_scales_every_stage(blocks, width):
+    """gupta Table 2 under cpu: the block structure kept, every stage's channels times one
+    factor. Full width is He et al.'s 23.5M (CIFAR stem, 10 classes); 1/8 width 0.38M."""
+    model = make("resnet50", blocks=blocks, width=width)
+    assert n_params(model) == _bottleneck_resnet_params(blocks, width)
+    present = [round(c * width) * 4 for c, n in zip((64, 128, 256, 512), blocks) if n]
+    check_contract(model, (3, 32, 32), 10, present)
+    if (blocks, width) == ((3, 4, 6, 3), 1.0):
+        assert n_params(model) == 23_520_842
+    if (blocks, width) == ((3, 4, 6, 3), 0.125):
+        assert n_params(model) == 375_762
+
+
+def test_width_is_refused_where_no_builder_reads_it():
+    with pytest.raises(ValueError, match="only for resnet18"):
+        make("resnet26", width=0.5)
+    with pytest.raises(ValueError, match="width"):
+        kd.ModelConfig("resnet50", width=0.0)
+
+
 @pytest.mark.parametrize("arch", ["resnet8", "wrn_10_2", "vgg11", "cnn_small"])
 def test_gradients_reach_every_parameter(arch):
     shape = (1, 28, 28) if arch == "cnn_small" else (3, 32, 32)

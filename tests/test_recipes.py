@@ -51,3 +51,30 @@ def test_the_cpu_length_rule_takes_the_longest_candidate_that_fits():
     assert recipes.choose_epochs((5, 10, 20), 45.0) == 10 and recipes.choose_epochs((5, 10, 20), 45.01) == 5
     with pytest.raises(ValueError):
         recipes.choose_epochs((5,), 0.0)
+
+
+def test_gupta_family_runs_at_the_cpu_width_and_full_width_under_paper():
+    assert recipes.network("resnet50", "cpu") == kd.ModelConfig("resnet50", width=recipes.CPU_WIDTH)
+    assert recipes.network("resnet50", "paper") == kd.ModelConfig("resnet50")
+    assert recipes.network("resnet26", "cpu") == kd.ModelConfig("resnet26")   # CIFAR nets as named
+    ideal = recipes.network("resnet50", "cpu", blocks=(1, 1, 1, 1), stem_stride=2)
+    assert (ideal.blocks, ideal.stem_stride, ideal.width) == ((1, 1, 1, 1), 2, 0.125)
+    t = recipes.teacher("resnet50", "cpu")
+    assert t.model.width == 0.125 and t == recipes.baseline("resnet50", "cpu")
+    s = recipes.student(ideal, kd.MethodConfig("hinton"), t, "cpu")
+    assert s.model == ideal and s.teacher == t
+    with pytest.raises(ValueError, match="in the ModelConfig"):
+        recipes.network(ideal, "cpu", stem_stride=4)
+
+
+def test_the_adversarial_teacher_is_the_seed_0_pgd7_baseline_with_exponential_decay():
+    from kd.train import lr_factor
+    t = recipes.adversarial_teacher("cpu")
+    assert t == recipes.adversarial_baseline("cpu", seed=0) and t.model.arch == "resnet8"
+    m = t.method
+    assert (m.name, m.eps, m.step_size, m.steps) == ("pgd_at", 8 / 255, 2 / 255, 7) and t.teacher is None
+    paper = recipes.adversarial_baseline("paper", seed=2)
+    assert (paper.model.arch, paper.train.epochs, paper.train.lr, paper.seed) == ("resnet18", 50, 0.1, 2)
+    s = paper.train
+    assert s.schedule == "exp" and lr_factor(s, 50 * 391, 391) == pytest.approx(0.01)
+    assert lr_factor(s, 391 - 1, 391) == 1.0 and lr_factor(s, 391, 391) == pytest.approx(0.01 ** (1 / 50))

@@ -31,7 +31,8 @@ def _wrn(depth: int, widen: int) -> Builder:
 
 def _resnet(make: Callable[..., ResNet]) -> Builder:
     return lambda cfg, num_classes, shape: make(num_classes, blocks=cfg.blocks,
-                                                in_chans=shape[0], stem_stride=cfg.stem_stride)
+                                                in_chans=shape[0], stem_stride=cfg.stem_stride,
+                                                width=cfg.width)
 
 
 def _vgg(depth: int) -> Builder:
@@ -55,15 +56,15 @@ MODELS: dict[str, Builder] = {
 
 def build(cfg, num_classes: int, shape: tuple[int, int, int]) -> nn.Module:
     """The network `cfg.arch` for `num_classes` classes and inputs of `shape` (C, H, W). An
-    option the network does not read (blocks, stem_stride, patch_size) is a ValueError."""
+    option the network does not read (blocks, stem_stride, width, patch_size) is a ValueError."""
     timm_name = cfg.arch.removeprefix("timm:") if cfg.arch.startswith("timm:") else None
     if timm_name is None and cfg.arch not in MODELS:
         raise ValueError(f"model arch={cfg.arch!r} is unknown; allowed: "
                          f"{', '.join(sorted(MODELS))}, timm:<name>")
-    shrinks = cfg.blocks is not None or cfg.stem_stride != 1
+    shrinks = cfg.blocks is not None or cfg.stem_stride != 1 or cfg.width != 1.0
     if shrinks and cfg.arch not in ("resnet18", "resnet50"):
-        raise ValueError(f"blocks={cfg.blocks} and stem_stride={cfg.stem_stride} are only for "
-                         f"resnet18 and resnet50, not {cfg.arch!r}")
+        raise ValueError(f"blocks={cfg.blocks}, stem_stride={cfg.stem_stride} and width={cfg.width} "
+                         f"are only for resnet18 and resnet50, not {cfg.arch!r}")
     if cfg.patch_size is not None and timm_name is None:
         raise ValueError(f"patch_size={cfg.patch_size} is only for timm models, not {cfg.arch!r}")
     if timm_name is not None:

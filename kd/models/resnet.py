@@ -5,7 +5,9 @@ of basic (ResNet18: 2-2-2-2) or bottleneck (ResNet50: 3-4-6-3) blocks with 64, 1
 
 Gupta et al.'s students (Table 2) shrink it: `blocks` sets the blocks per stage (a stage with
 0 blocks is left out, and the classifier reads the last stage present) and `stem_stride`
-the stride of the stem conv (1, 2 or 4)."""
+the stride of the stem conv (1, 2 or 4). `width` scales every stage's channels, the stem's
+included, by one common factor (rounded, at least 1 channel): kd's `cpu` profile trains
+Gupta's ResNet50 family at a fraction of its width, keeping blocks and strides."""
 from __future__ import annotations
 
 import torch
@@ -44,34 +46,37 @@ class ResNet(StagedNet):
     """A four-stage ResNet; stage i > 0 halves the feature map. Stages: the stages present."""
 
     def __init__(self, block: type[BasicBlock] | type[Bottleneck], blocks: tuple[int, ...],
-                 num_classes: int, in_chans: int = 3, stem_stride: int = 1):
+                 num_classes: int, in_chans: int = 3, stem_stride: int = 1, width: float = 1.0):
         super().__init__()
         if len(blocks) != 4 or any(b < 0 for b in blocks) or not any(blocks):
             raise ValueError(f"blocks={tuple(blocks)} must be 4 counts >= 0, not all 0")
         if stem_stride < 1:
             raise ValueError(f"stem_stride={stem_stride} must be >= 1")
-        self.stem = nn.Sequential(nn.Conv2d(in_chans, 64, 3, stem_stride, 1, bias=False),
-                                  nn.BatchNorm2d(64), nn.ReLU(inplace=True))
+        if not width > 0:
+            raise ValueError(f"width={width} must be > 0")
+        stem, *widths = (max(1, round(c * width)) for c in (64, 64, 128, 256, 512))
+        self.stem = nn.Sequential(nn.Conv2d(in_chans, stem, 3, stem_stride, 1, bias=False),
+                                  nn.BatchNorm2d(stem), nn.ReLU(inplace=True))
         self.stages = nn.ModuleList()
-        c = 64
-        for i, (n, width) in enumerate(zip(blocks, (64, 128, 256, 512))):
+        c = stem
+        for i, (n, channels) in enumerate(zip(blocks, widths)):
             if n == 0:
                 continue
             stride = 1 if i == 0 else 2
             layers = []
             for j in range(n):
-                layers.append(block(c, width, stride if j == 0 else 1))
-                c = width * block.expansion
+                layers.append(block(c, channels, stride if j == 0 else 1))
+                c = channels * block.expansion
             self.stages.append(nn.Sequential(*layers))
         self.classifier = nn.Linear(c, num_classes)
         init_weights(self)
 
 
 def resnet18(num_classes: int, blocks: tuple[int, ...] | None = None, in_chans: int = 3,
-             stem_stride: int = 1) -> ResNet:
-    return ResNet(BasicBlock, blocks or (2, 2, 2, 2), num_classes, in_chans, stem_stride)
+             stem_stride: int = 1, width: float = 1.0) -> ResNet:
+    return ResNet(BasicBlock, blocks or (2, 2, 2, 2), num_classes, in_chans, stem_stride, width)
 
 
 def resnet50(num_classes: int, blocks: tuple[int, ...] | None = None, in_chans: int = 3,
-             stem_stride: int = 1) -> ResNet:
-    return ResNet(Bottleneck, blocks or (3, 4, 6, 3), num_classes, in_chans, stem_stride)
+             stem_stride: int = 1, width: float = 1.0) -> ResNet:
+    return ResNet(Bottleneck, blocks or (3, 4, 6, 3), num_classes, in_chans, stem_stride, width)
