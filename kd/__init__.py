@@ -8,9 +8,9 @@ from .methods import METHODS
 from .measure import count_macs, count_params, inference_ratio, inference_seconds
 from .models import MODELS, Features, build
 from .results import Report, mean_std, save_figure
-from .runner import Result, is_done, loader_for, run, split, wall_time
+from .runner import Result, is_done, loader_for, measured, run, split, wall_time
 from .train import NonFiniteLoss, accuracy, default_device, predict
-from .verdicts import compare, mcnemar, paired_bootstrap
+from .verdicts import combine, compare, mcnemar, paired_bootstrap
 
 __version__ = "0.1.0"
 

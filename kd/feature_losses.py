@@ -296,16 +296,18 @@ def tf_kd_virtual_teacher(labels: Tensor, num_classes: int, a: float = 0.9) -> T
 
 
 def tf_kd_reg(student_logits: Tensor, labels: Tensor, T: float, a: float = 0.9,
-              soften_virtual: bool = False) -> Tensor:
-    """T^2 * KL(p^d || softmax(s/T)), summed over classes, averaged over the batch.
+              soften_virtual: bool = True) -> Tensor:
+    """T^2 * KL(p^d_T || softmax(s/T)), summed over classes, averaged over the batch.
 
-    Yuan et al. 2020, Tf-KD_reg: the regulariser D_KL(p^d_T, p_T) of the objective
-    (1 - alpha) H(q, p) + alpha D_KL(p^d_T, p_T); this function returns only the KL term,
-    times T^2 like `losses.hinton_kd`; the caller adds the cross-entropy and the alpha mix.
-    By default the virtual teacher is used as it is (p^d, not re-tempered). With
-    `soften_virtual=True` it is tempered like logits: p^d_T = softmax(log p^d / T).
-    (The authors' public code instead applies softmax(p^d / T) to the probabilities, does not
-    temper the student, and uses an element-wise-mean KL; neither variant is that.)
+    Yuan et al. 2020, Tf-KD_reg, eq. 9 (zhang eq. 4): the regulariser D_KL(p^d_T, p_T) of the
+    objective (1 - alpha) H(q, p) + alpha D_KL(p^d_T, p_T); this function returns only the KL
+    term, times T^2 like `losses.hinton_kd`; the caller adds the cross-entropy and the alpha
+    mix. The virtual teacher p^d (`a` on the true class, (1 - a)/(K - 1) elsewhere) is
+    softened at temperature T as the paper writes p^d_T, tempered like logits:
+    p^d_T = softmax(log p^d / T); `soften_virtual=False` uses p^d as it is.
+    The authors' public code departs from eq. 9: it applies softmax(p^d / T) to the
+    probabilities, does not temper the student, and scales an element-wise-mean KL by a
+    "multiplier" (100 for ResNet18); kd implements the equation, not the code.
     """
     p = tf_kd_virtual_teacher(labels, student_logits.shape[1], a)
     if soften_virtual:

@@ -227,8 +227,10 @@ class NativeEnsemble(Distiller):
 
 
 class TeacherFreeReg(Distiller):
-    """Tf-KD reg (Yuan et al. 2020; zhang eq. 4): (1 - alpha) CE + alpha T^2 KL(p^d || p_s^T)
-    with the virtual teacher p^d putting `a` on the true class and (1 - a)/(K - 1) elsewhere."""
+    """Tf-KD reg (Yuan et al. 2020, eq. 9; zhang eq. 4): (1 - alpha) CE + alpha T^2
+    KL(p^d_T || p_s^T) with the virtual teacher p^d putting `a` on the true class and
+    (1 - a)/(K - 1) elsewhere, softened at T (`feature_losses.tf_kd_reg`). Yuan's ResNet18
+    setting: alpha 0.1, T 20, a 0.99."""
 
     def forward_train(self, batch, epoch):
         alpha, T = self.method.alpha, self.method.T
@@ -287,6 +289,37 @@ class AdversarialKD(HintonKD):
         m = self.method
         target = self.teacher_logits(batch)
         logits = self.student(_student_pgd(self, batch))
+        return logits, {"ce": (1 - m.alpha) * losses.cross_entropy(logits, batch.labels),
+                        "kd": m.alpha * losses.hinton_kd(logits, target, m.T)}
+
+
+class AdversarialTfKDReg(AdversarialTraining):
+    """AT Tf-KD reg (zhang eq. 7): PGD-7 examples x' of the student as in
+    `AdversarialTraining`, and Tf-KD reg's objective on them:
+    (1 - alpha) CE(s(x'), y) + alpha T^2 KL(p^d_T || p_s(x')^T)."""
+
+    def forward_train(self, batch, epoch):
+        m = self.method
+        logits = self.student(_student_pgd(self, batch))
+        return logits, {"ce": (1 - m.alpha) * losses.cross_entropy(logits, batch.labels),
+                        "tfkd": m.alpha * fl.tf_kd_reg(logits, batch.labels, m.T, a=m.a)}
+
+
+class AdversarialKDOnAttacked(AdversarialKD):
+    """AKD as kd reads Maroto et al. 2022 ("On the benefits of knowledge distillation for
+    adversarial robustness"; zhang Table 5's "student from an AT teacher"): adversarial
+    training of the student on a mixture of the labels and the teacher's outputs, the teacher
+    read on the same PGD example x' the student sees:
+    (1 - alpha) CE(s(x'), y) + alpha T^2 KL(p_t(x')^T || p_s(x')^T). It differs from
+    `AdversarialKD` (zhang eq. 6, teacher on the clean x) only there."""
+
+    teacher_logits_only = False
+
+    def forward_train(self, batch, epoch):
+        m = self.method
+        x_adv = _student_pgd(self, batch)
+        target = self.run_teacher(x_adv)
+        logits = self.student(x_adv)
         return logits, {"ce": (1 - m.alpha) * losses.cross_entropy(logits, batch.labels),
                         "kd": m.alpha * losses.hinton_kd(logits, target, m.T)}
 
@@ -371,4 +404,7 @@ METHODS: dict[str, type[Distiller]] = {
     "one": NativeEnsemble,
     "adversarial": AdversarialKD,
     "pgd_at": AdversarialTraining,
+    "adversarial_tfkd_reg": AdversarialTfKDReg,
+    "akd": AdversarialKDOnAttacked,
 }
+

@@ -10,21 +10,25 @@ when it is read (kd.cache): an unreadable one is moved aside and trained again.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import torch
 from torch import nn
 
 from . import paths
-from .atomic import save_json, save_torch
+from .atomic import load_torch, save_json, save_torch
 from .cache import load_checkpoint, load_finished, run_lock
 from .config import DataConfig, RunConfig
 from .data import Dataset, DeviceLoader, load, source_of
 from .data import first_counts, first_per_class, power_law_counts, uniform_label_noise, without_classes
 from .distill import Context
+from .gradients import KEY as GRAD_KEY, GradientRecorder
 from .methods import METHODS
 from .models import build
 from .train import default_device, fit, predict, resolve_precision
@@ -142,38 +146,69 @@ def progress_mode(progress: bool | None) -> str:
 
 
 def run(cfg: RunConfig, *, device: torch.device | str | None = None, progress: bool | None = None,
-        name: str = "") -> Result:
+        name: str = "", record_gradients: bool = False) -> Result:
     """Train (or load from the cache) the model of `cfg`; teachers are run first, recursively.
 
     A cache entry that cannot be read is moved to runs/.corrupt/ with a warning and trained
     again. A run that another process is training is waited for (runs/.locks/), not trained
-    twice."""
+    twice. `record_gradients` stores each epoch's mean |grad| per weight tensor in the history
+    (kd.gradients); a cached run trained without them is trained again, to identical weights."""
     device = torch.device(device) if device is not None else default_device()
     key = f"{cfg.key()}-{device_tag(device)}"
     folder = _folder(key)
     desc = name or f"{cfg.method.name}:{cfg.model.arch}{list(cfg.model.hidden) or ''} seed {cfg.seed}"
     train_data, _ = split(cfg.data)
     student = _build_student(cfg, train_data)
+
+    def usable(metrics: dict | None) -> bool:
+        return metrics is not None and (not record_gradients or "grad_names" in metrics)
+
     metrics = load_finished(folder, cfg, student, desc)
-    if metrics is not None:
+    if usable(metrics):
         _note(key, False, metrics)
         return Result(cfg, key, student.to(device).eval(), metrics)
+    if metrics is not None:
+        print(f"training {desc} again to record its gradients (the cached run has none; the "
+              f"weights come out identical)", flush=True)
+        student = _build_student(cfg, train_data)       # the initial weights, not the cached ones
 
     teacher = run(cfg.teacher, device=device, progress=progress, name=f"teacher of {desc}").model \
         if cfg.teacher is not None else None
     first = run(cfg.init, device=device, progress=progress, name=f"stage 1 of {desc}") \
         if cfg.init is not None else None
     with run_lock(key, desc):
-        metrics = load_finished(folder, cfg, student, desc)      # finished meanwhile elsewhere
-        if metrics is not None:
-            _note(key, False, metrics)
-            return Result(cfg, key, student.to(device).eval(), metrics)
+        if metrics is None:
+            metrics = load_finished(folder, cfg, student, desc)   # finished meanwhile elsewhere?
+            if usable(metrics):
+                _note(key, False, metrics)
+                return Result(cfg, key, student.to(device).eval(), metrics)
+            if metrics is not None:
+                student = _build_student(cfg, train_data)
         if first is not None:
             student.load_state_dict(first.model.state_dict())
         student, metrics = _train(cfg, folder, student, teacher, train_data, device, desc,
-                                  progress_mode(progress))
+                                  progress_mode(progress), record_gradients)
     _note(key, True, metrics)
     return Result(cfg, key, student, metrics, trained=True)
+
+
+def measured(result: Result, name: str, params: dict, compute: Callable[[], dict]) -> dict:
+    """A measurement of a trained run (AutoAttack robustness, say): `compute()` once, its
+    JSON-serialisable dict cached in the run's folder under `name` and a hash of `params`
+    (everything the measurement depends on besides the weights), written atomically. The
+    cached dict is returned while the run and the params are unchanged."""
+    blob = json.dumps(params, sort_keys=True, default=str)
+    path = _folder(result.key) / "measures" / f"{name}-{hashlib.sha256(blob.encode()).hexdigest()[:12]}.json"
+    if path.exists():
+        try:
+            cached = json.loads(path.read_text())
+            if cached.get("params") == json.loads(blob):
+                return cached["value"]
+        except (OSError, ValueError, AttributeError):
+            pass                               # unreadable: measured again and rewritten
+    value = compute()
+    save_json(path, {"params": json.loads(blob), "value": value})
+    return value
 
 
 def wall_time(report_or_start) -> str:
@@ -189,7 +224,8 @@ def wall_time(report_or_start) -> str:
 
 
 def _train(cfg: RunConfig, folder: Path, student: nn.Module, teacher: nn.Module | None,
-           train_data: Dataset, device: torch.device, desc: str, mode: str) -> tuple[nn.Module, dict]:
+           train_data: Dataset, device: torch.device, desc: str, mode: str,
+           record_gradients: bool = False) -> tuple[nn.Module, dict]:
     """Train the run (resuming from its checkpoint), write model.pt then metrics.json."""
     # a method's own heads (regressors, embeddings) start from the seed, whether or not a
     # teacher was trained in this process before
@@ -198,18 +234,25 @@ def _train(cfg: RunConfig, folder: Path, student: nn.Module, teacher: nn.Module 
     train_loader = DeviceLoader(train_data, cfg.train.batch_size, device, shuffle=True,
                                 augment=cfg.data.augmentation, seed=cfg.seed)
     test_loader = DeviceLoader(evaluation_split(cfg.data), EVAL_BATCH, device)
+    checkpoint = folder / "checkpoint.pt"
+    if record_gradients and _recorded_without_gradients(checkpoint):
+        print(f"{desc}: its checkpoint's epochs ran without recording gradients; starting afresh",
+              flush=True)
+        checkpoint.unlink()
     state = load_checkpoint(folder, cfg, distiller, desc)
     folder.mkdir(parents=True, exist_ok=True)
     save_json(folder / "config.json", cfg.to_dict())
-    checkpoint = folder / "checkpoint.pt"
     resumed = len(state["history"]) if state is not None else 0
+    recorder = GradientRecorder(distiller.student) if record_gradients else None
     history = fit(distiller, train_loader, test_loader, cfg.train, cfg.seed, state=state,
-                  on_epoch_end=lambda s: save_torch(checkpoint, s), desc=desc, progress=mode == "bar")
+                  on_epoch_end=lambda s: save_torch(checkpoint, s), desc=desc, progress=mode == "bar",
+                  on_step=recorder)
     test_accs = [h["test_acc"] for h in history]
     best = max(range(len(test_accs)), key=test_accs.__getitem__)
     metrics = {"final_acc": test_accs[-1], "best_acc": test_accs[best], "best_epoch": best + 1,
                "train_seconds": sum(h["seconds"] for h in history), "data": source_of(cfg.data.name),
-               "train_images": len(train_data), "device": device.type, "history": history}
+               "train_images": len(train_data), "device": device.type, "history": history,
+               **({"grad_names": recorder.names} if recorder is not None else {})}
     student = distiller.student.eval()
     save_torch(folder / "model.pt", {k: v.detach().cpu() for k, v in student.state_dict().items()})
     save_json(folder / "metrics.json", metrics)
@@ -220,6 +263,18 @@ def _train(cfg: RunConfig, folder: Path, student: nn.Module, teacher: nn.Module 
               f"{metrics['train_seconds']:.0f} s" + (f", resumed after epoch {resumed}" if resumed else ""),
               flush=True)
     return student, metrics
+
+
+def _recorded_without_gradients(checkpoint: Path) -> bool:
+    """Whether a readable checkpoint's first epoch has no gradient record (an unreadable one
+    is left to kd.cache.load_checkpoint, which moves it aside)."""
+    if not checkpoint.exists():
+        return False
+    try:
+        history = load_torch(checkpoint)["history"]
+        return GRAD_KEY not in history[0]
+    except Exception:
+        return False
 
 
 def loader_for(data: Dataset, device: torch.device | str | None = None,

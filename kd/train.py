@@ -14,7 +14,7 @@ import functools
 import math
 import operator
 import time
-from typing import Callable
+from typing import Callable, Protocol
 
 import torch
 from torch import nn
@@ -90,6 +90,16 @@ def accuracy(model: nn.Module, loader: DeviceLoader, precision: str = "auto") ->
     return 100.0 * (logits.argmax(1) == loader.labels).float().mean().item()
 
 
+class StepHook(Protocol):
+    """A per-step hook of `fit` (e.g. kd.gradients.GradientRecorder): `after_backward` runs
+    after every backward pass, before the optimiser step; `end_epoch` returns entries added
+    to the epoch's history record. It must not change gradients or weights."""
+
+    def after_backward(self, epoch: int, step: int) -> None: ...
+
+    def end_epoch(self, epoch: int) -> dict: ...
+
+
 class NonFiniteLoss(FloatingPointError):
     """The training loss became NaN or infinite; the message gives the epoch and step."""
 
@@ -97,11 +107,12 @@ class NonFiniteLoss(FloatingPointError):
 def fit(distiller: Distiller, train_loader: DeviceLoader, test_loader: DeviceLoader | None,
         cfg: TrainConfig, seed: int, *, state: dict | None = None,
         on_epoch_end: Callable[[dict], None] | None = None, desc: str = "train",
-        progress: bool = True) -> list[dict]:
+        progress: bool = True, on_step: StepHook | None = None) -> list[dict]:
     """Train for cfg.epochs and return the per-epoch history.
 
     `state` (from a checkpoint) resumes after its last finished epoch; `on_epoch_end` gets the
-    state after every epoch (history, student and optimiser state) to save a checkpoint.
+    state after every epoch (history, student and optimiser state) to save a checkpoint;
+    `on_step` sees every step after its backward pass (nothing is called when it is None).
     """
     device = train_loader.device
     distiller.to(device).to(memory_format=torch.channels_last)     # 4-d weights only
@@ -133,12 +144,14 @@ def fit(distiller: Distiller, train_loader: DeviceLoader, test_loader: DeviceLoa
             labels: list[torch.Tensor] = []
             named: dict[str, list[torch.Tensor]] = {}
             start = time.perf_counter()
-            for batch in train_loader.epoch(epoch):
+            for step, batch in enumerate(train_loader.epoch(epoch)):
                 with autocast(device, precision):
                     logits, losses = step_fn(batch, epoch)
                 loss = sum(losses.values())
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
+                if on_step is not None:
+                    on_step.after_backward(epoch, step)
                 optimizer.step()
                 scheduler.step()
                 step_losses.append(loss.detach())
@@ -159,7 +172,8 @@ def fit(distiller: Distiller, train_loader: DeviceLoader, test_loader: DeviceLoa
                       **{f"loss_{k}": (functools.reduce(operator.add, v) / steps).item()
                          for k, v in named.items()},
                       "train_acc": 100.0 * correct.item() / len(train_loader.labels),
-                      "lr": optimizer.param_groups[0]["lr"], "seconds": seconds}
+                      "lr": optimizer.param_groups[0]["lr"], "seconds": seconds,
+                      **(on_step.end_epoch(epoch) if on_step is not None else {})}
             if test_loader is not None:
                 record["test_acc"] = accuracy(distiller.student, test_loader, precision)
             history.append(record)

@@ -392,3 +392,18 @@ def paired_bootstrap(values_a, values_b, *, statistic: str = "mean", n_boot: int
                       value_a=float(stat(a)), value_b=float(stat(b)), difference=estimate,
                       p_value=None, ci=(lo, hi), b=None, c=None, alpha=alpha,
                       direction=direction, verdict=verdict, rule=rule, evidence=evidence)
+
+
+# ---------------------------------------------------------------- one claim, several parts
+
+def combine(verdicts: Sequence[str]) -> str:
+    """The verdict of a claim made of parts (zhang Table 4: "Tf-KD self and Tf-KD reg both
+    beat the baseline"): the parts' verdict when they agree; otherwise "partly" if any part
+    held or partly held, else "did not hold" (a part went the other way, the rest inconclusive)."""
+    allowed = (HELD, PARTLY, DID_NOT_HOLD, INCONCLUSIVE)
+    bad = [v for v in verdicts if v not in allowed]
+    if not verdicts or bad:
+        raise ValueError(f"verdicts must be a non-empty list of {allowed}, got {list(verdicts)!r}")
+    if len(set(verdicts)) == 1:
+        return verdicts[0]
+    return PARTLY if any(v in (HELD, PARTLY) for v in verdicts) else DID_NOT_HOLD

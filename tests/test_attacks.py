@@ -527,3 +527,19 @@ def test_rng_modes_and_flags_restored_when_torchattacks_raises():
     assert model.calls == 3
     assert torch.equal(torch.get_rng_state(), state)
     assert all(m.training for m in model.modules()) and all(p.requires_grad for p in model.parameters())
+
+
+def test_robustness_of_a_run_is_cached_with_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("KD_RUNS", str(tmp_path))
+    cfg = kd.RunConfig(data=kd.DataConfig("cifar10", per_class=10, test_per_class=2),
+                       model=kd.ModelConfig("resnet8"), train=kd.TrainConfig(epochs=1, batch_size=25))
+    result = kd.run(cfg, progress=False)
+    test = kd.load("cifar10", "test")
+    x, y = test.images[:12], test.labels[:12]
+    first = attacks.robustness(result, x, y, setting="smoke")
+    assert len(first["clean"]) == 12 and all(r <= c for r, c in zip(first["robust"], first["clean"]))
+    assert "setting 'smoke'" in first["describe"] and "12 images" in first["describe"]
+    assert list((tmp_path / result.key / "measures").glob("autoattack-*.json"))
+    assert attacks.robustness(result, x, y, setting="smoke") == first
+    other = attacks.robustness(result, x[:6], y[:6], setting="smoke")
+    assert len(other["clean"]) == 6

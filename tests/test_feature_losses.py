@@ -273,20 +273,34 @@ def test_tf_kd_reg_matches_hand_computation(T):
         q = [v / sum(e) for v in e]
         p = [0.8 if k == c else 0.1 for k in range(3)]
         total += sum(pk * (math.log(pk) - math.log(qk)) for pk, qk in zip(p, q))
-    got = fl.tf_kd_reg(s, torch.tensor(labels), T, a=0.8)
+    got = fl.tf_kd_reg(s, torch.tensor(labels), T, a=0.8, soften_virtual=False)
     assert got.item() == pytest.approx(T * T * total / 2, rel=1e-5)
+
+
+def test_tf_kd_reg_softens_the_virtual_teacher_as_eq_9_writes_it():
+    """p^d_T = softmax(log p^d / T): at T 20 and a 0.99 (Yuan's ResNet18 setting) the true
+    class keeps 0.99^(1/20) / (0.99^(1/20) + 9 (0.01/9)^(1/20)) = 0.1350 of the mass."""
+    T, a = 20.0, 0.99
+    s = torch.tensor([[0.3, -0.2] + [0.0] * 8])
+    w = [a ** (1 / T)] + [((1 - a) / 9) ** (1 / T)] * 9
+    p = [v / sum(w) for v in w]
+    assert p[0] == pytest.approx(0.1350, abs=1e-4)
+    e = [math.exp(v / T) for v in s[0].tolist()]
+    q = [v / sum(e) for v in e]
+    expected = T * T * sum(pk * math.log(pk / qk) for pk, qk in zip(p, q))
+    assert fl.tf_kd_reg(s, torch.tensor([0]), T, a=a).item() == pytest.approx(expected, rel=1e-4)
 
 
 def test_tf_kd_reg_minimum_and_gradient():
     labels = torch.tensor([0, 3, 1])
     T = 4.0
     at_min = T * fl.tf_kd_virtual_teacher(labels, 5, 0.9).log()      # softmax(s/T) = p^d
-    assert fl.tf_kd_reg(at_min, labels, T, 0.9).item() == pytest.approx(0.0, abs=1e-5)
-    # soften_virtual: the minimum moves to softmax(s/T) = softmax(log p^d / T)
-    soft = F.softmax(fl.tf_kd_virtual_teacher(labels, 5, 0.9).log() / T, dim=1)
-    assert fl.tf_kd_reg(T * soft.log(), labels, T, 0.9, soften_virtual=True).item() == \
+    assert fl.tf_kd_reg(at_min, labels, T, 0.9, soften_virtual=False).item() == \
         pytest.approx(0.0, abs=1e-5)
-    assert fl.tf_kd_reg(T * soft.log(), labels, T, 0.9).item() > 0.1
+    # softened (eq. 9, the default): the minimum moves to softmax(s/T) = softmax(log p^d / T)
+    soft = F.softmax(fl.tf_kd_virtual_teacher(labels, 5, 0.9).log() / T, dim=1)
+    assert fl.tf_kd_reg(T * soft.log(), labels, T, 0.9).item() == pytest.approx(0.0, abs=1e-5)
+    assert fl.tf_kd_reg(T * soft.log(), labels, T, 0.9, soften_virtual=False).item() > 0.1
     s = leaf(3, 5)
     fl.tf_kd_reg(s, labels, T).backward()
     assert torch.isfinite(s.grad).all() and s.grad.abs().sum() > 0

@@ -10,7 +10,8 @@ from kd.methods import METHODS
 
 # method -> extra MethodConfig fields for a short run
 OPTIONS = {"eskd": dict(stop_epoch=1), "crd": dict(negatives=64),
-           "adversarial": dict(steps=2), "pgd_at": dict(steps=2), "one": dict(T=3.0), "bss": dict(attack_size=8, bss_steps=3)}
+           "adversarial": dict(steps=2), "pgd_at": dict(steps=2),
+           "adversarial_tfkd_reg": dict(steps=2), "akd": dict(steps=2), "one": dict(T=3.0), "bss": dict(attack_size=8, bss_steps=3)}
 
 
 @pytest.fixture(autouse=True)
@@ -171,6 +172,36 @@ def test_pgd_training_is_cross_entropy_on_the_attacked_batch():
     distiller.method = dataclasses.replace(distiller.method, eps=8 / 255, steps=5)
     _, named = distiller.forward_train(batch, 0)
     assert named["ce"] > clean + 1e-3
+
+
+def test_adversarial_tfkd_reg_is_tfkd_reg_on_the_attacked_batch():
+    """zhang eq. 7 at eps 0 is eq. 4 on the clean batch."""
+    distiller, train = _distiller("adversarial_tfkd_reg")
+    batch = next(iter(kd.DeviceLoader(train, 16).epoch(0)))
+    distiller.eval()
+    distiller.method = dataclasses.replace(distiller.method, eps=0.0)
+    m = distiller.method
+    with torch.no_grad():
+        logits = distiller.student(batch.images)
+    _, named = distiller.forward_train(batch, 0)
+    assert named["tfkd"].item() == pytest.approx(
+        m.alpha * kd.feature_losses.tf_kd_reg(logits, batch.labels, m.T, a=m.a).item(), rel=1e-5)
+    assert named["ce"].item() == pytest.approx(
+        (1 - m.alpha) * torch.nn.functional.cross_entropy(logits, batch.labels).item(), rel=1e-5)
+
+
+def test_akd_reads_the_teacher_on_the_attacked_images_and_eq6_on_the_clean_ones():
+    seen = {}
+    for name in ("akd", "adversarial"):
+        distiller, train = _distiller(name)
+        batch = next(iter(kd.DeviceLoader(train, 8).epoch(0)))
+        inputs = []
+        hook = distiller.teacher.register_forward_hook(lambda mod, i, o: inputs.append(i[0].clone()))
+        distiller.train()
+        distiller.forward_train(batch, 0)
+        hook.remove()
+        seen[name] = (inputs[0] - batch.images).abs().amax().item()
+    assert seen["adversarial"] == 0.0 and seen["akd"] > 0.0
 
 
 def test_tfkd_self_needs_the_same_architecture():

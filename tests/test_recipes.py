@@ -78,3 +78,19 @@ def test_the_adversarial_teacher_is_the_seed_0_pgd7_baseline_with_exponential_de
     s = paper.train
     assert s.schedule == "exp" and lr_factor(s, 50 * 391, 391) == pytest.approx(0.01)
     assert lr_factor(s, 391 - 1, 391) == 1.0 and lr_factor(s, 391, 391) == pytest.approx(0.01 ** (1 / 50))
+
+
+def test_zhang_arms_share_the_adversarial_teacher_and_schedule():
+    t = recipes.adversarial_teacher("cpu")
+    arms = {m.name: recipes.adversarial_student(m, "cpu", seed=1)
+            for m in (recipes.AT_TFKD_SELF, recipes.AT_TFKD_REG, recipes.AKD)}
+    assert arms["adversarial"].teacher == t == arms["akd"].teacher
+    assert arms["adversarial_tfkd_reg"].teacher is None
+    assert all(a.train == t.train and a.model == t.model and a.seed == 1 for a in arms.values())
+    self_kd, akd = recipes.AT_TFKD_SELF, recipes.AKD
+    assert (self_kd.alpha, self_kd.T) == (akd.alpha, akd.T) == (0.95, 6.0)
+    assert (recipes.TFKD_REG.alpha, recipes.TFKD_REG.T, recipes.TFKD_REG.a) == (0.1, 20.0, 0.99)
+    weak, strong = recipes.ZHANG_NETWORKS["cpu"]
+    size = {a: kd.count_params(kd.build(recipes.network(a, "cpu"), 10, (3, 32, 32))) for a in (weak, strong)}
+    ratio = size[strong] / size[weak]
+    assert 1.8 < ratio < 2.5      # about ResNet50 : ResNet18 = 2.1

@@ -85,6 +85,31 @@ def test_interrupted_run_resumes_from_its_last_epoch(mnist, tmp_path, monkeypatc
         torch.testing.assert_close(v, w, rtol=0, atol=0)
 
 
+def test_a_checkpoint_without_gradients_restarts_when_they_are_asked_for(mnist, tmp_path, monkeypatch):
+    """Interrupted without the gradient hook, resumed with it: the epochs already run have no
+    record, so the run starts afresh, and still ends with the uninterrupted run's weights."""
+    import kd.runner as run_module
+    cfg = tiny_run(train__epochs=3)
+    reference = kd.run(cfg, progress=False)
+    monkeypatch.setenv("KD_RUNS", str(tmp_path / "interrupted"))
+    real_fit = run_module.fit
+
+    def fit_then_crash(*args, on_epoch_end, **kwargs):
+        def save_and_stop(state):
+            on_epoch_end(state)
+            raise KeyboardInterrupt
+        return real_fit(*args, on_epoch_end=save_and_stop, **kwargs)
+
+    monkeypatch.setattr(run_module, "fit", fit_then_crash)
+    with pytest.raises(KeyboardInterrupt):
+        kd.run(cfg, progress=False)
+    monkeypatch.setattr(run_module, "fit", real_fit)
+    resumed = kd.run(cfg, progress=False, record_gradients=True)
+    assert [len(h["grad_abs_mean"]) > 0 for h in resumed.metrics["history"]] == [True] * 3
+    for v, w in zip(resumed.model.state_dict().values(), reference.model.state_dict().values()):
+        torch.testing.assert_close(v, w, rtol=0, atol=0)
+
+
 @pytest.mark.parametrize("schedule, step, expected", [
     ("constant", 57, 1.0), ("step", 9, 1.0), ("step", 10, 0.2), ("step", 30, 0.04),
     ("cosine", 0, 1.0), ("cosine", 50, 0.5), ("exp", 25, 0.2 ** 2),

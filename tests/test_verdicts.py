@@ -220,3 +220,16 @@ def test_bootstrap_rejects_bad_input():
         paired_bootstrap([1.0, 2.0], [1.0, 2.0, 3.0])
     with pytest.raises(ValueError, match="statistic"):
         paired_bootstrap([1.0, 2.0], [1.0, 2.0], statistic="mode")
+
+
+def test_combine_parts_of_one_claim():
+    from kd.verdicts import combine
+    assert combine(["held", "held"]) == "held"
+    assert combine(["inconclusive", "inconclusive"]) == "inconclusive"
+    assert combine(["held", "inconclusive"]) == "partly"
+    assert combine(["did not hold", "partly"]) == "partly"
+    assert combine(["did not hold", "inconclusive"]) == "did not hold"
+    with pytest.raises(ValueError):
+        combine([])
+    with pytest.raises(ValueError):
+        combine(["held", "maybe"])
