@@ -58,26 +58,31 @@ def test_cache_key_covers_every_part_of_the_config():
     assert kd.config.from_dict(json.loads(json.dumps(base.to_dict()))) == base
 
 
-def test_interrupted_run_resumes_from_its_last_epoch(mnist, tmp_path, monkeypatch):
+def interrupt_after(cfg: kd.RunConfig, epochs: int, monkeypatch) -> None:
+    """Run `cfg` until its checkpoint after `epochs` epochs is written, then stop it as
+    Ctrl-C would, leaving an interrupted run behind."""
     import kd.runner as run_module
-    cfg = tiny_run(train__epochs=3, model__dropout=0.2)
-    reference = kd.run(cfg, progress=False)
-
-    monkeypatch.setenv("KD_RUNS", str(tmp_path / "interrupted"))
     real_fit = run_module.fit
 
     def fit_then_crash(*args, on_epoch_end, **kwargs):
         def save_and_stop(state):
             on_epoch_end(state)
-            if len(state["history"]) == 2:
+            if len(state["history"]) == epochs:
                 raise KeyboardInterrupt
         return real_fit(*args, on_epoch_end=save_and_stop, **kwargs)
 
-    monkeypatch.setattr(run_module, "fit", fit_then_crash)
-    with pytest.raises(KeyboardInterrupt):
-        kd.run(cfg, progress=False)
+    with monkeypatch.context() as patch:
+        patch.setattr(run_module, "fit", fit_then_crash)
+        with pytest.raises(KeyboardInterrupt):
+            kd.run(cfg, progress=False)
+
+
+def test_interrupted_run_resumes_from_its_last_epoch(mnist, tmp_path, monkeypatch):
+    cfg = tiny_run(train__epochs=3, model__dropout=0.2)
+    reference = kd.run(cfg, progress=False)
+    monkeypatch.setenv("KD_RUNS", str(tmp_path / "interrupted"))
+    interrupt_after(cfg, 2, monkeypatch)
     assert not kd.is_done(cfg, "cpu")
-    monkeypatch.setattr(run_module, "fit", real_fit)
     resumed = kd.run(cfg, progress=False)
     assert [h["test_acc"] for h in resumed.metrics["history"]] == \
         [h["test_acc"] for h in reference.metrics["history"]]
@@ -88,22 +93,10 @@ def test_interrupted_run_resumes_from_its_last_epoch(mnist, tmp_path, monkeypatc
 def test_a_checkpoint_without_gradients_restarts_when_they_are_asked_for(mnist, tmp_path, monkeypatch):
     """Interrupted without the gradient hook, resumed with it: the epochs already run have no
     record, so the run starts afresh, and still ends with the uninterrupted run's weights."""
-    import kd.runner as run_module
     cfg = tiny_run(train__epochs=3)
     reference = kd.run(cfg, progress=False)
     monkeypatch.setenv("KD_RUNS", str(tmp_path / "interrupted"))
-    real_fit = run_module.fit
-
-    def fit_then_crash(*args, on_epoch_end, **kwargs):
-        def save_and_stop(state):
-            on_epoch_end(state)
-            raise KeyboardInterrupt
-        return real_fit(*args, on_epoch_end=save_and_stop, **kwargs)
-
-    monkeypatch.setattr(run_module, "fit", fit_then_crash)
-    with pytest.raises(KeyboardInterrupt):
-        kd.run(cfg, progress=False)
-    monkeypatch.setattr(run_module, "fit", real_fit)
+    interrupt_after(cfg, 1, monkeypatch)
     resumed = kd.run(cfg, progress=False, record_gradients=True)
     assert [len(h["grad_abs_mean"]) > 0 for h in resumed.metrics["history"]] == [True] * 3
     for v, w in zip(resumed.model.state_dict().values(), reference.model.state_dict().values()):
