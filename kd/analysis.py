@@ -3,8 +3,14 @@
 Hinton et al. 2015, sec. 3 (zhang Table 2): a student whose transfer set omits one class
 learns it from soft targets alone, but its bias for that class is too low; raising the bias
 by the amount that best matches the teacher's predictions on held-out images recovers it.
+
+Somepalli et al. 2022 ("Can neural nets learn the same model twice?"), as Ojha et al. 2023
+use it (sec. 6, Table 1): the decision regions of two networks on planes through triplets of
+images, and the fraction of the plane where their predictions agree.
 """
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -30,3 +36,99 @@ def teacher_matched_bias(student_logits: torch.Tensor, teacher_logits: torch.Ten
     target = teacher_logits.argmax(1)
     agree = [((student_logits + b * shift).argmax(1) == target).float().mean().item() for b in grid]
     return float(grid[int(np.argmax(agree))])
+
+
+# ---------------------------------------------------------------------------------------------
+# Decision-boundary similarity (Somepalli et al. 2022; Ojha et al. 2023, sec. 6 and Table 1)
+# ---------------------------------------------------------------------------------------------
+
+class Plane(NamedTuple):
+    """The plane through three images x1, x2, x3 (somepago/dbViz, data.py `get_plane`):
+    points base + u a + v b, with a = (x2 - x1)/|x2 - x1| and b the unit vector of x3 - x1
+    made orthogonal to a; `coords` are the three images' (u, v): (0, 0), (|x2 - x1|, 0),
+    (a.(x3 - x1), b.(x3 - x1))."""
+    base: torch.Tensor
+    a: torch.Tensor
+    b: torch.Tensor
+    coords: torch.Tensor          # (3, 2)
+
+
+def triplet_plane(x1: torch.Tensor, x2: torch.Tensor, x3: torch.Tensor) -> Plane:
+    """The plane through three images (in the space the networks read: normalised inputs)."""
+    x1, x2, x3 = (x.float() for x in (x1, x2, x3))
+    d2, d3 = x2 - x1, x3 - x1
+    norm2 = d2.flatten().norm()
+    a = d2 / norm2
+    along = (a.flatten() @ d3.flatten())
+    b = d3 - along * a
+    b = b / b.flatten().norm()
+    coords = torch.tensor([[0.0, 0.0], [norm2.item(), 0.0], [along.item(), (b.flatten() @ d3.flatten()).item()]])
+    return Plane(x1, a, b, coords)
+
+
+def plane_grid(plane: Plane, resolution: int = 50, margin: float = 0.1) -> tuple[torch.Tensor, torch.Tensor]:
+    """(u, v) of a resolution x resolution grid over the triplet's coordinates extended by
+    `margin` (10%) of their range on each side (dbViz `plane_dataset`, range_l = range_r =
+    0.1); u varies along the first axis, as dbViz's meshgrid does."""
+    lo, hi = plane.coords.min(0).values, plane.coords.max(0).values
+    span = hi - lo
+    u = torch.linspace(lo[0] - margin * span[0], hi[0] + margin * span[0], resolution)
+    v = torch.linspace(lo[1] - margin * span[1], hi[1] + margin * span[1], resolution)
+    return torch.meshgrid(u, v, indexing="ij")
+
+
+def plane_points(plane: Plane, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """The images base + u a + v b for every (u, v), flattened to (n, C, H, W)."""
+    u, v = u.reshape(-1, 1, 1, 1).float(), v.reshape(-1, 1, 1, 1).float()
+    return plane.base[None] + u * plane.a[None] + v * plane.b[None]
+
+
+def sample_triplets(labels: torch.Tensor, n: int, seed: int = 0) -> torch.Tensor:
+    """(n, 3) image indices, each row three images of three different classes, drawn as dbViz
+    draws them (`get_random_images`): uniform images, one whose class is already in the row
+    drawn again. A function of (labels, n, seed)."""
+    g = torch.Generator().manual_seed(seed)
+    rows = []
+    for _ in range(n):
+        row: list[int] = []
+        while len(row) < 3:
+            i = int(torch.randint(len(labels), (1,), generator=g))
+            if int(labels[i]) not in {int(labels[j]) for j in row}:
+                row.append(i)
+        rows.append(row)
+    return torch.tensor(rows, dtype=torch.long)
+
+
+@torch.no_grad()
+def plane_predictions(models: dict, images: torch.Tensor, triplets: torch.Tensor,
+                      resolution: int = 50, precision: str = "fp32",
+                      batch_size: int = 128) -> dict[str, torch.Tensor]:
+    """Each model's predicted class at every grid point of every triplet's plane:
+    {name: (triplets, resolution, resolution) uint8}. `images` are normalised (what the
+    networks read); the points of one plane are made once and fed to every model (eval mode,
+    `precision` as in kd.train.autocast) in batches of `batch_size`: on a 2-core CPU batches
+    of ~128 ran 2.4-3.3x faster per image than whole 2,500-point planes."""
+    from .modes import eval_mode
+    from .train import autocast
+    out = {name: torch.empty(len(triplets), resolution, resolution, dtype=torch.uint8) for name in models}
+    device = images.device
+    for k, (i, j, l) in enumerate(triplets.tolist()):
+        plane = triplet_plane(images[i], images[j], images[l])
+        u, v = plane_grid(plane, resolution)
+        points = plane_points(plane, u, v).to(device)
+        if points.shape[1] == 3:          # colour batches are channels_last everywhere in kd
+            points = points.contiguous(memory_format=torch.channels_last)
+        for name, model in models.items():
+            with eval_mode(model), autocast(device, precision):
+                pred = torch.cat([model(points[s:s + batch_size]).argmax(1)
+                                  for s in range(0, len(points), batch_size)])
+            out[name][k] = pred.view(resolution, resolution).to(torch.uint8).cpu()
+    return out
+
+
+def boundary_similarity(pred_a: torch.Tensor, pred_b: torch.Tensor) -> torch.Tensor:
+    """Per plane, the fraction of grid points where two networks predict the same class
+    (dbViz `calculate_iou_simple`, which Ojha et al. report as IoU); (triplets,) floats."""
+    if pred_a.shape != pred_b.shape:
+        raise ValueError(f"predictions of shape {tuple(pred_a.shape)} and {tuple(pred_b.shape)} differ")
+    return (pred_a == pred_b).flatten(1).float().mean(1)

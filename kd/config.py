@@ -13,11 +13,16 @@ from dataclasses import MISSING, asdict, dataclass, field, fields, is_dataclass,
 from typing import Any
 
 PROFILES = ("smoke", "cpu", "paper")
-OPTIMIZERS = ("sgd", "adam")
+OPTIMIZERS = ("sgd", "adam", "adadelta")
 SCHEDULES = ("constant", "step", "cosine", "onecycle", "exp")
 PRECISIONS = ("auto", "fp32", "bf16")
 # bump when a change to kd alters what a finished run would produce
 CACHE_VERSION = 1
+# bump a method's revision when a change to it alters what its finished runs would produce: the
+# revision enters the keys of the runs that use the method, directly or through their teacher or
+# init, and no other key changes. at 2, fitnet 2: AT's beta weighs the sum as the authors' code
+# does (was beta/2), FitNet's regressor ends in the teacher's ReLU (sarfraz issue, notebook 20).
+METHOD_REVISIONS = {"at": 2, "fitnet": 2}
 
 
 def _allowed(name: str, value: Any, allowed: tuple) -> None:
@@ -70,8 +75,9 @@ class DataConfig:
     the classes in `leave_out` removed, power-law class imbalance `imbalance_gamma`
     (sarfraz IV-C, largest class 5000, smallest 250), uniform label noise at rate
     `label_noise` (sarfraz IV-B). `augment` is one of kd.data.AUGMENTATIONS; None means the
-    dataset's default ("crop_flip" for CIFAR, "none" for MNIST). `test_per_class` evaluates on
-    the first images of every class of the test split only (quick checks; None: all)."""
+    dataset's default ("crop_flip" for CIFAR, "none" for MNIST and its domains).
+    `test_per_class` evaluates on the first images of every class of the test split only
+    (quick checks; None: all)."""
     name: str = "mnist"
     holdout: int = 0
     per_class: int | None = None
@@ -104,7 +110,7 @@ class DataConfig:
     def augmentation(self) -> str:
         if self.augment is not None:
             return self.augment
-        return "none" if self.name == "mnist" else "crop_flip"
+        return "none" if self.name.startswith("mnist") else "crop_flip"
 
 
 @dataclass(frozen=True)
@@ -186,6 +192,9 @@ class MethodConfig:
                  f"eps={self.eps}, step_size={self.step_size}, steps={self.steps}: need eps >= 0, "
                  f"step_size > 0, steps >= 1")
         _require(self.negatives >= 1, f"negatives={self.negatives} must be >= 1")
+        _require(self.name != "crd_tau" or self.T <= 1.0,
+                 f"method='crd_tau' reads T as CRD's NCE temperature (Tian 0.07, Ojha 0.1): "
+                 f"T={self.T} is a soft-target temperature, give T <= 1")
         _require(self.branches >= 2, f"branches={self.branches} must be >= 2")
         _require(self.attack_size >= 1 and self.bss_steps >= 1,
                  f"attack_size={self.attack_size}, bss_steps={self.bss_steps} must be >= 1")
@@ -251,7 +260,9 @@ class RunConfig:
                  f"method={self.method.name!r} distils from a teacher: give teacher=RunConfig(...)")
         _require(needs or self.teacher is None,
                  f"method={self.method.name!r} uses no teacher, but teacher= was given")
-        _require(self.teacher is None or self.teacher.data.name == self.data.name,
+        from .domains import PARTS      # a teacher of several domains may teach on one of them
+        _require(self.teacher is None or self.teacher.data.name == self.data.name
+                 or self.data.name in PARTS.get(self.teacher.data.name, ()),
                  f"teacher dataset {self.teacher.data.name if self.teacher else ''!r} differs "
                  f"from the student's {self.data.name!r}")
 
@@ -263,8 +274,12 @@ class RunConfig:
         Fields left at their defaults are left out of the hash, so that adding a new option
         with a default keeps the keys of the runs already made."""
         from .data import source_of
-        blob = json.dumps({"config": _non_default(self), "sources": _sources(self, source_of),
-                           "version": CACHE_VERSION}, sort_keys=True)
+        keyed = {"config": _non_default(self), "sources": _sources(self, source_of),
+                 "version": CACHE_VERSION}
+        revisions = {name: METHOD_REVISIONS[name] for name in _methods(self) if name in METHOD_REVISIONS}
+        if revisions:
+            keyed["revisions"] = revisions
+        blob = json.dumps(keyed, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
     def with_(self, **changes: Any) -> "RunConfig":
@@ -300,6 +315,14 @@ def _sources(cfg: RunConfig, source_of) -> list[str]:
     for parent in (cfg.teacher, cfg.init):
         chain += _sources(parent, source_of) if parent is not None else []
     return chain
+
+
+def _methods(cfg: RunConfig) -> set[str]:
+    """The methods of a run and of the runs it is built on (its teacher, its init), recursively."""
+    names = {cfg.method.name}
+    for parent in (cfg.teacher, cfg.init):
+        names |= _methods(parent) if parent is not None else set()
+    return names
 
 
 def from_dict(d: dict) -> RunConfig:

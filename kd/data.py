@@ -24,7 +24,8 @@ import torch.nn.functional as F
 from . import paths
 from .checksums import DatasetCorrupt, verify_arrays, verify_file
 
-DATASETS = ("mnist", "cifar10", "cifar100", "cifar100-synthetic")
+DATASETS = ("mnist", "cifar10", "cifar100", "cifar100-synthetic",
+            "mnist-orig", "mnist-color", "mnist-m", "mnist-3domains")     # the last four: kd.domains
 # "crop_flip": random 32x32 crop of the 4-pixel reflect-padded image and horizontal flip (CIFAR);
 # "jitter": a random shift of up to 2 pixels each way, zero-filled, no flip (Hinton et al.
 # 2015's MNIST teacher)
@@ -35,6 +36,9 @@ MEAN_STD = {
     "mnist": ((0.1307,), (0.3081,)),
     "cifar10": ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
     "cifar100": ((0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)),
+    # Ojha's MNIST domains: MNIST's statistics on every channel, one input space for all four
+    **{name: ((0.1307,) * 3, (0.3081,) * 3)
+       for name in ("mnist-orig", "mnist-color", "mnist-m", "mnist-3domains")},
 }
 
 
@@ -153,8 +157,17 @@ def _cifar100_synthetic(split: str) -> tuple[np.ndarray, np.ndarray]:
     return images.numpy(), labels.numpy()
 
 
+def _domain(name: str):
+    """The reader of one of Ojha's MNIST domains (built from MNIST and CIFAR-10, kd.domains)."""
+    def read(split: str) -> tuple[np.ndarray, np.ndarray]:
+        from .domains import build
+        return build(name, split)
+    return read
+
+
 _READERS = {"mnist": _mnist, "cifar10": _cifar10, "cifar100": _cifar100,
-            "cifar100-synthetic": _cifar100_synthetic}
+            "cifar100-synthetic": _cifar100_synthetic,
+            **{name: _domain(name) for name in ("mnist-orig", "mnist-color", "mnist-m", "mnist-3domains")}}
 
 
 @functools.lru_cache(maxsize=None)
@@ -171,6 +184,8 @@ def source_of(name: str) -> str:
     """The concrete data a dataset name resolves to here (recorded in every result)."""
     if name not in DATASETS:
         raise ValueError(f"dataset={name!r} is unknown; allowed: {', '.join(DATASETS)}")
+    if name in ("mnist-m", "mnist-3domains"):       # MNIST-M's patches are CIFAR-10 crops
+        return f"{name}+{cifar10_source()}"
     return cifar10_source() if name == "cifar10" else name
 
 

@@ -73,12 +73,14 @@ def attention_map(f: Tensor, size: tuple[int, int] | None = None) -> Tensor:
 
 def attention_transfer(student_feats: Tensor | Sequence[Tensor],
                        teacher_feats: Tensor | Sequence[Tensor], beta: float = 1000.0) -> Tensor:
-    """beta/2 * sum_j mean_{b,p} (a_s^j - a_t^j)_{b,p}^2 with a = attention_map(f).
+    """beta * sum_j mean_{b,p} (a_s^j - a_t^j)_{b,p}^2 with a = attention_map(f).
 
-    Zagoruyko & Komodakis 2017, eq. 2: beta/2 * sum_j || Q_s^j/||Q_s^j|| - Q_t^j/||Q_t^j|| ||_2,
-    in the form of the authors' reference code: the squared difference of the normalised maps
-    averaged over the batch AND the H*W positions (not summed), times beta/2 per pair.
-    Sarfraz Table I: beta = 1000.
+    Zagoruyko & Komodakis 2017, eq. 2 writes beta/2 * sum_j || Q_s^j/||Q_s^j|| - Q_t^j/||Q_t^j|| ||_p;
+    this is the form of the authors' CIFAR code (szagoruyko/attention-transfer, cifar.py:
+    `opt.beta * sum(at_losses)`, each `(at(x) - at(y)).pow(2).mean()`), which RepDistiller keeps
+    and to which the published betas belong: the squared difference of the normalised maps,
+    averaged over the batch AND the H*W positions (not summed), times beta (not beta/2) summed
+    over the pairs. Sarfraz Table I: beta = 1000.
 
     Pitfall guarded: pairs with different spatial sizes; the larger map is adaptive-average-
     pooled down to the smaller one (per dimension) before normalisation. Channels may differ.
@@ -91,7 +93,7 @@ def attention_transfer(student_feats: Tensor | Sequence[Tensor],
         size = _common_size(fs, ft)
         a_s, a_t = attention_map(fs, size), attention_map(ft.detach(), size)
         total = total + (a_s - a_t).pow(2).mean()
-    return beta / 2 * total
+    return beta * total
 
 
 # ---------------------------------------------------------------------------------------------
@@ -243,7 +245,10 @@ def hint_loss(regressed_student: Tensor, teacher_feat: Tensor) -> Tensor:
     """1/2 ||u_h(x) - r(v_g(x))||^2, summed over C*H*W and averaged over the batch.
 
     Romero et al. 2015, "FitNets: hints for thin deep nets", eq. 3, per example, then the
-    batch mean (not the element mean of `mse_loss`, which would be smaller by C*H*W).
+    batch mean. Public codes (RepDistiller's HintLoss, `--distill hint -b 100`) take instead
+    the element mean of `mse_loss` times a weight: smaller by C*H*W / (2 * weight), 41x for
+    a 32x16x16 block-2 map at weight 100. kd follows the paper, and with it Sarfraz's stage 1,
+    which gives no weight (Table I: W = [0, 1, 0]).
     """
     if regressed_student.shape != teacher_feat.shape:
         raise ValueError(f"regressed student {tuple(regressed_student.shape)} and teacher "
@@ -253,21 +258,27 @@ def hint_loss(regressed_student: Tensor, teacher_feat: Tensor) -> Tensor:
 
 
 class HintRegressor(nn.Module):
-    """r(.) of FitNets (Romero et al. 2015, sec. 2.2): conv (1x1 or 3x3, 'same') + BN mapping
-    the student's channels to the teacher's.
+    """r(.) of FitNets (Romero et al. 2015, sec. 2.2): conv (1x1 or 3x3, 'same') + BN + ReLU
+    mapping the student's channels to the teacher's.
 
+    The ReLU is FitNets' rule that "u_h and r must be the same non-linearity": the teacher's
+    hint maps kd reads are ReLU outputs (post-activation CIFAR ResNets; for pre-activation
+    networks FitNetHint reads ReLU(BN(.)) of the group output, see `activated`). Public codes
+    (RepDistiller's ConvReg) end in the same ReLU. `relu=False` drops it.
     FitNets choose the conv kernel so that the output has the teacher's spatial size; here
     `forward(x, size)` instead resizes the student map first, by adaptive average pooling when
     it is larger than `size` and bilinear interpolation when it is smaller.
     """
 
-    def __init__(self, student_channels: int, teacher_channels: int, kernel_size: int = 1):
+    def __init__(self, student_channels: int, teacher_channels: int, kernel_size: int = 1,
+                 relu: bool = True):
         super().__init__()
         if kernel_size not in (1, 3):
             raise ValueError(f"kernel_size must be 1 or 3, not {kernel_size}")
         self.conv = nn.Conv2d(student_channels, teacher_channels, kernel_size,
                               padding=kernel_size // 2, bias=False)
         self.bn = nn.BatchNorm2d(teacher_channels)
+        self.relu = relu
 
     def forward(self, x: Tensor, size: tuple[int, int] | None = None) -> Tensor:
         if size is not None and tuple(x.shape[-2:]) != tuple(size):
@@ -275,7 +286,8 @@ class HintRegressor(nn.Module):
                 x = F.adaptive_avg_pool2d(x, size)
             else:
                 x = F.interpolate(x, size=size, mode="bilinear", align_corners=False)
-        return self.bn(self.conv(x))
+        out = self.bn(self.conv(x))
+        return F.relu(out) if self.relu else out
 
 
 # ---------------------------------------------------------------------------------------------

@@ -17,10 +17,11 @@ def hinton_kd(student_logits: torch.Tensor, teacher_logits: torch.Tensor, T: flo
     the soft-target term, multiplied by T^2 so that its gradients keep their size as T
     changes. Equal, up to a constant, to the soft cross-entropy H(p_t, p_s) at temperature T;
     the KL form makes its minimum 0, reached when the two tempered distributions agree.
-    Softmaxes are taken in float32 even under bf16 autocast.
+    Softmaxes are taken in float32 even under bf16 autocast. The teacher's logits are detached
+    here, whatever the caller passes: no gradient ever reaches the teacher through this term.
     """
     log_p_s = F.log_softmax(student_logits.float() / T, dim=1)
-    log_p_t = F.log_softmax(teacher_logits.float() / T, dim=1)
+    log_p_t = F.log_softmax(teacher_logits.detach().float() / T, dim=1)
     return F.kl_div(log_p_s, log_p_t, reduction="batchmean", log_target=True) * (T * T)
 
 

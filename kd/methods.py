@@ -52,8 +52,9 @@ class FeatureDistiller(Distiller):
 
 
 class AttentionTransfer(FeatureDistiller):
-    """CE + beta/2 sum_j ||Q_s^j - Q_t^j||^2 at blocks 1, 2, 3 (Zagoruyko & Komodakis 2017,
-    eq. 2; beta 1000 as in Sarfraz Table I)."""
+    """CE + beta sum_j mean ||Q_s^j - Q_t^j||^2 at blocks 1, 2, 3 (Zagoruyko & Komodakis 2017,
+    eq. 2, weighted as their code weighs it: see fl.attention_transfer; beta 1000 as in Sarfraz
+    Table I)."""
 
     def feature_loss(self, s, t, batch):
         fs, ft = _paired(s.stages, t.stages)
@@ -88,10 +89,20 @@ class RelationalKDAngle(RelationalKD):
     terms = (False, True)
 
 
+def _activated_stages(model: nn.Module, f) -> list[torch.Tensor]:
+    """The stage maps as the next layer reads them (ReLU outputs; `model.activated`), or the
+    raw stage outputs for networks without a stem or `activated`."""
+    if f.stem is None or not hasattr(model, "activated"):
+        return list(f.stages)
+    return model.activated([f.stem, *f.stages])[1:]
+
+
 class FitNetHint(FeatureDistiller):
     """Stage 1 of FitNet (Romero et al. 2015, eq. 3): the student's block features, mapped by a
-    trained regressor, regress the teacher's; no label loss. `block_weights` weighs blocks
-    1, 2, 3 (Sarfraz Table I: W = [0, 1, 0], block 2 only)."""
+    trained regressor (conv, BN, ReLU), regress the teacher's activated block maps, summed over
+    C*H*W (fl.hint_loss); no label loss. `block_weights` weighs blocks 1, 2, 3 (Sarfraz Table
+    I: W = [0, 1, 0], block 2 only). The teacher's maps are ReLU outputs (for pre-activation
+    WRNs ReLU(BN(group output)), see `activated`), so the regressor ends in the same ReLU."""
 
     def __init__(self, student, teacher=None, method=None, context: Context | None = None):
         super().__init__(student, teacher, method, context)
@@ -106,7 +117,9 @@ class FitNetHint(FeatureDistiller):
     def forward_train(self, batch, epoch):
         s = self.student(batch.images, features=True)
         t = self.teacher_features(batch.images)
-        fs, ft = _paired(s.stages, t.stages)
+        with torch.no_grad():
+            t_maps = _activated_stages(self.teacher, t)
+        fs, ft = _paired(s.stages, t_maps)
         hint = sum(w * fl.hint_loss(r(a, tuple(b.shape[-2:])), b)
                    for w, r, a, b in zip(self.block_weights, self.regressors, fs, ft) if w)
         return s.logits, {"hint": hint}
@@ -408,3 +421,73 @@ METHODS: dict[str, type[Distiller]] = {
     "akd": AdversarialKDOnAttacked,
 }
 
+
+# ---------------------------------------------------------------------------------------------
+# Ojha et al. 2023's Hint and CRD, in RepDistiller's conventions (loss = gamma CE + beta other)
+# ---------------------------------------------------------------------------------------------
+
+class ConvRegressor(nn.Module):
+    """RepDistiller's ConvReg (HobbitLong/RepDistiller, models/util.py): maps the student's
+    feature map to the teacher's shape, then BN and ReLU. Same or larger size: a conv whose
+    kernel (1 + s_H - t_H) x (1 + s_W - t_W) takes the sizes down (1x1 when equal); twice the
+    size: conv3x3 stride 2; half the size: transposed conv4x4 stride 2."""
+
+    def __init__(self, s_shape: torch.Size, t_shape: torch.Size):
+        super().__init__()
+        (s_c, s_h, s_w), (t_c, t_h, t_w) = tuple(s_shape[1:]), tuple(t_shape[1:])
+        if s_h == 2 * t_h:
+            self.conv = nn.Conv2d(s_c, t_c, 3, stride=2, padding=1)
+        elif 2 * s_h == t_h:
+            self.conv = nn.ConvTranspose2d(s_c, t_c, 4, stride=2, padding=1)
+        elif s_h >= t_h and s_w >= t_w:
+            self.conv = nn.Conv2d(s_c, t_c, (1 + s_h - t_h, 1 + s_w - t_w))
+        else:
+            raise ValueError(f"student map {tuple(s_shape[1:])} cannot be regressed onto the "
+                             f"teacher's {tuple(t_shape[1:])}")
+        self.bn = nn.BatchNorm2d(t_c)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(self.bn(self.conv(x)))
+
+
+class HintKD(FeatureDistiller):
+    """Single-stage Hint as RepDistiller trains it (`--distill hint`; Ojha et al. 2023, eq. 2):
+    CE + beta * MSE(r(f_s), f_t), the mean squared error over every element (RepDistiller's
+    HintLoss, nn.MSELoss) between the regressed student map (ConvRegressor) and the teacher's
+    map at one paired stage, trained jointly with the student; no soft targets (alpha = 0).
+    `block_weights` weighs the paired stages (default: the last one only; for `mnist_net` that
+    is the 64-channel conv); `weight` is beta (default 100, RepDistiller's script; Ojha's
+    MNIST setting is 2). Unlike `fitnet` (FitNet's stage 1: no label loss, sum-over-elements
+    hint, a second stage of KD), the label loss and the hint are minimised together."""
+
+    def __init__(self, student, teacher=None, method=None, context: Context | None = None):
+        super().__init__(student, teacher, method, context)
+        s_stages, t_stages = _paired(context.features(student).stages, context.features(teacher).stages)
+        self.block_weights = tuple(method.block_weights or (0.0,) * (len(s_stages) - 1) + (1.0,))
+        if len(self.block_weights) != len(s_stages):
+            raise ValueError(f"block_weights={self.block_weights} has {len(self.block_weights)} "
+                             f"entries for {len(s_stages)} paired stages")
+        self.regressors = nn.ModuleList(ConvRegressor(a.shape, b.shape) if w else nn.Identity()
+                                        for w, a, b in zip(self.block_weights, s_stages, t_stages))
+
+    def feature_loss(self, s, t, batch):
+        fs, ft = _paired(s.stages, t.stages)
+        hint = sum(w * nn.functional.mse_loss(r(a).float(), b.detach().float())
+                   for w, r, a, b in zip(self.block_weights, self.regressors, fs, ft) if w)
+        return {"hint": _weight(self.method, 100.0) * hint}
+
+
+class ContrastiveKDTau(ContrastiveKD):
+    """CRD with its NCE temperature tau given as `T` (RepDistiller's `--nce_t`; Tian et al.
+    0.07, Ojha et al.'s MNIST setting 0.1): CE + weight * CRD, weight 0.8 by default, the
+    memory bank of `crd` with `negatives` negatives. kd's `crd` keeps Tian's 0.07."""
+
+    def __init__(self, student, teacher=None, method=None, context: Context | None = None):
+        super().__init__(student, teacher, method, context)
+        self.crd.memory.tau = method.T
+
+
+METHODS.update({
+    "hint": HintKD,
+    "crd_tau": ContrastiveKDTau,
+})

@@ -145,6 +145,56 @@ def adversarial_teacher(profile: str, arch: str | None = None) -> RunConfig:
     return adversarial_baseline(profile, seed=0, arch=arch)
 
 
+# Sarfraz et al. 2020 (notebook 20): Table I's methods with MethodConfig's defaults, which are
+# Table I's settings (ONE's T is 3); CRD is in kd's zoo but not in the paper. Each student
+# learns from its family's teacher: ResNet-26 for the ResNets, WRN-40-2 for the WRNs. FitNet
+# and FSP train in two stages (Sarfraz III): stage 1 fits the hint or the flow matrices alone
+# for half as many epochs as stage 2 (100 of 200) at lr 0.001, x0.1 at 60% and 80% (epochs 60
+# and 80); stage 2 is Hinton KD (alpha 0.9, T 4) from the stage-1 weights, standard schedule.
+SARFRAZ_METHODS = ("ce", "hinton", "bss", "fitnet", "fsp", "at", "sp", "rkd_d", "rkd_a",
+                   "rkd_da", "one", "dml")
+SARFRAZ_EXTRA = ("crd",)
+SARFRAZ_TEACHER = {**{f"resnet{d}": "resnet26" for d in (8, 14, 20, 26)},
+                   **{f"wrn_{d}_2": "wrn_40_2" for d in (10, 16, 28, 40)}}
+TWO_STAGE = ("fitnet", "fsp")
+
+
+def stage1_schedule(profile: str) -> TrainConfig:
+    """Sarfraz's initialisation stage of FitNet and FSP: half the profile's epochs (100 of 200
+    under `paper`, 5 of 10 under `cpu`), SGD lr 0.001 x0.1 at 60% and 80%, momentum 0.9, batch
+    128, weight decay 5e-4."""
+    epochs = max(1, schedule(profile).epochs // 2)
+    milestones = tuple(sorted({m for m in (round(0.6 * epochs), round(0.8 * epochs)) if 0 < m < epochs}))
+    return TrainConfig(epochs=epochs, batch_size=128, optimizer="sgd", lr=0.001, momentum=0.9,
+                       weight_decay=5e-4, schedule="step", milestones=milestones, gamma=0.1)
+
+
+def sarfraz_arm(method: str, arch: str, profile: str, seed: int = 0,
+                dataset: str = "cifar10") -> RunConfig:
+    """The run of Sarfraz Table III/IV's cell (`method`, student `arch`) for one seed: "ce" is
+    the baseline; "one" and "dml" train without a teacher (their own ensemble or peer); "fitnet"
+    and "fsp" are the stage-2 run, whose `init` is the stage-1 run; the others distil from
+    `SARFRAZ_TEACHER[arch]`'s teacher."""
+    if method not in SARFRAZ_METHODS + SARFRAZ_EXTRA:
+        raise ValueError(f"method={method!r} is not one of Sarfraz's arms: "
+                         f"{', '.join(SARFRAZ_METHODS + SARFRAZ_EXTRA)}")
+    if arch not in SARFRAZ_TEACHER:
+        raise ValueError(f"arch={arch!r} is not a Sarfraz student: {', '.join(SARFRAZ_TEACHER)}")
+    if method == "ce":
+        return baseline(arch, profile, seed=seed, dataset=dataset)
+    if method in ("one", "dml"):
+        return RunConfig(data=data(profile, dataset), model=network(arch, profile),
+                         method=MethodConfig(method, T=3.0 if method == "one" else 4.0),
+                         train=schedule(profile), seed=seed)
+    teacher_run = teacher(SARFRAZ_TEACHER[arch], profile, dataset)
+    if method in TWO_STAGE:
+        stage1 = RunConfig(data=teacher_run.data, model=network(arch, profile),
+                           method=MethodConfig(method), train=stage1_schedule(profile), seed=seed,
+                           teacher=teacher_run)
+        return student(arch, MethodConfig("hinton"), teacher_run, profile, seed).with_(init=stage1)
+    return student(arch, MethodConfig(method), teacher_run, profile, seed)
+
+
 # the seed noise of the cpu recipe is measured on ResNet-8 over these seeds (notebook 01)
 NOISE_SEEDS = (0, 1, 2, 3, 4)
 # the largest downstream plan: notebook 20's minimum, 12 methods x 2 seeds of ResNet-8

@@ -21,3 +21,77 @@ def test_the_bias_raise_that_matches_the_teacher():
     assert teacher_matched_bias(student, teacher, 1) == 2.25
     assert teacher_matched_bias(student, teacher, 1, grid=[0.0, 1.0, 5.0]) == 5.0   # 2 of 3 agree
     assert teacher_matched_bias(student, teacher, 1, grid=[0.0, 1.0]) == 0.0        # ties: the first
+
+
+# ---------------------------------------------------------- decision-boundary similarity (O6)
+
+from kd.analysis import (boundary_similarity, plane_grid, plane_points, plane_predictions,  # noqa: E402
+                         sample_triplets, triplet_plane)
+
+
+def _triplet(seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return [torch.randn(3, 8, 8, generator=g) for _ in range(3)]
+
+
+def test_the_plane_passes_through_its_three_images():
+    x1, x2, x3 = _triplet()
+    plane = triplet_plane(x1, x2, x3)
+    assert plane.a.flatten().norm().item() == pytest.approx(1.0, abs=1e-5)
+    assert plane.b.flatten().norm().item() == pytest.approx(1.0, abs=1e-5)
+    assert (plane.a.flatten() @ plane.b.flatten()).item() == pytest.approx(0.0, abs=1e-5)
+    back = plane_points(plane, plane.coords[:, 0], plane.coords[:, 1])
+    for got, want in zip(back, (x1, x2, x3)):
+        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-4)
+
+
+def test_the_grid_covers_the_triplet_extended_by_ten_percent():
+    plane = triplet_plane(*_triplet(1))
+    u, v = plane_grid(plane, 50)
+    assert u.shape == v.shape == (50, 50)
+    lo, hi = plane.coords.min(0).values, plane.coords.max(0).values
+    span = hi - lo
+    assert u[0, 0].item() == pytest.approx((lo[0] - 0.1 * span[0]).item(), abs=1e-5)
+    assert u[-1, 0].item() == pytest.approx((hi[0] + 0.1 * span[0]).item(), abs=1e-5)
+    assert v[0, 0].item() == pytest.approx((lo[1] - 0.1 * span[1]).item(), abs=1e-5)
+    assert v[0, -1].item() == pytest.approx((hi[1] + 0.1 * span[1]).item(), abs=1e-5)
+    assert (u[:, 0] == u[:, 7]).all() and (v[0] == v[9]).all()        # u along the first axis
+
+
+def test_triplets_are_three_classes_and_seeded():
+    labels = torch.tensor([0, 0, 0, 1, 1, 2, 3, 3, 3, 3])
+    t = sample_triplets(labels, 20, seed=3)
+    assert t.shape == (20, 3)
+    assert all(len(set(labels[row].tolist())) == 3 for row in t)
+    assert torch.equal(t, sample_triplets(labels, 20, seed=3))
+    assert not torch.equal(t, sample_triplets(labels, 20, seed=4))
+
+
+def _net(seed=0):
+    torch.manual_seed(seed)
+    return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 8 * 8, 32), torch.nn.ReLU(),
+                               torch.nn.Linear(32, 10))
+
+
+def test_a_network_agrees_with_itself_and_less_with_permuted_classes():
+    images = torch.randn(30, 3, 8, 8, generator=torch.Generator().manual_seed(5))
+    labels = torch.arange(30) % 10
+    triplets = sample_triplets(labels, 4)
+    net = _net()
+    permuted = _net()
+    with torch.no_grad():                      # the last layer's rows (classes) in another order
+        order = torch.roll(torch.arange(10), 1)
+        permuted[3].weight.copy_(net[3].weight[order])
+        permuted[3].bias.copy_(net[3].bias[order])
+    preds = plane_predictions({"net": net, "twin": net, "permuted": permuted}, images, triplets,
+                              resolution=20)
+    assert preds["net"].shape == (4, 20, 20) and preds["net"].dtype == torch.uint8
+    assert torch.equal(boundary_similarity(preds["net"], preds["twin"]), torch.ones(4))
+    assert boundary_similarity(preds["net"], preds["permuted"]).mean() < 0.5
+    # what plane_predictions reads at the triplet's own coordinates is the network on the images
+    plane = triplet_plane(*images[triplets[0]])
+    u, v = plane_grid(plane, 20)
+    flat = plane_points(plane, u, v)
+    torch.testing.assert_close(net(flat).argmax(1).view(20, 20).to(torch.uint8), preds["net"][0])
+    with pytest.raises(ValueError, match="differ"):
+        boundary_similarity(preds["net"], preds["net"][:2])

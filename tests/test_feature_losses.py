@@ -52,9 +52,21 @@ def test_attention_transfer_matches_hand_computation_over_two_pairs():
     for s, t in ((s1, t1), (s2, t2)):
         a_s, a_t = hand_attention(s), hand_attention(t)
         sq = [(x - y) ** 2 for rs, rt in zip(a_s, a_t) for x, y in zip(rs, rt)]
-        expected += 1000.0 / 2 * sum(sq) / len(sq)
+        expected += 1000.0 * sum(sq) / len(sq)
     got = fl.attention_transfer([s1, s2], [t1, t2])
     assert got.item() == pytest.approx(expected, rel=1e-5)
+
+
+def test_attention_transfer_weighs_beta_as_the_authors_code():
+    """beta * sum over pairs (szagoruyko/attention-transfer's cifar.py, RepDistiller), not the
+    paper's beta/2: pinned on 1x2 maps. Pair 1: maps [1, 0] and [0, 1], squared difference 1
+    at both positions, mean 1. Pair 2: [1, 1] -> [1, 1]/sqrt(2) against [1, 0], mean
+    ((1/sqrt(2) - 1)^2 + 1/2) / 2 = 1 - 1/sqrt(2). Total 1000 * (2 - 1/sqrt(2)) = 1292.89."""
+    s1, t1 = torch.tensor([[[[1.0, 0.0]]]]), torch.tensor([[[[0.0, 1.0]]]])
+    s2, t2 = torch.tensor([[[[1.0, 1.0]]]]), torch.tensor([[[[1.0, 0.0]]]])
+    assert fl.attention_transfer([s1, s2], [t1, t2], beta=1000.0).item() == pytest.approx(
+        1000.0 * (2 - 2 ** -0.5), rel=1e-6)
+    assert fl.attention_transfer(s1, t1, beta=1.0).item() == pytest.approx(1.0, rel=1e-6)
 
 
 def test_attention_transfer_zero_when_equal_and_invariant_to_teacher_scale():
@@ -70,7 +82,7 @@ def test_attention_transfer_pools_the_larger_map():
     blocks = s.pow(2).mean(1).reshape(2, 2, 2, 2, 2).mean(dim=(2, 4))       # (B, 2, 2)
     a_s = blocks.flatten(1) / blocks.flatten(1).norm(dim=1, keepdim=True)
     a_t = torch.tensor(hand_attention(t))
-    expected = 500.0 * (a_s - a_t).pow(2).mean().item()
+    expected = 1000.0 * (a_s - a_t).pow(2).mean().item()
     assert fl.attention_transfer(s, t).item() == pytest.approx(expected, rel=1e-5)
     assert fl.attention_transfer(t, s).item() == pytest.approx(expected, rel=1e-5)
 
@@ -251,6 +263,15 @@ def test_hint_regressor_maps_to_teacher_shape_and_trains(k, size_s, size_t):
     assert_grads(s, t)
     assert reg.conv.weight.grad is not None and torch.isfinite(reg.conv.weight.grad).all()
     assert reg.bn.weight.grad.abs().sum() > 0
+
+
+def test_hint_regressor_ends_in_the_teachers_relu():
+    x = torch.randn(4, 6, 5, 5)
+    with_relu, without = fl.HintRegressor(6, 10), fl.HintRegressor(6, 10, relu=False)
+    without.load_state_dict(with_relu.state_dict())
+    raw = without(x)
+    assert (raw < 0).any()
+    torch.testing.assert_close(with_relu(x), torch.relu(raw))
 
 
 # --- Tf-KD --------------------------------------------------------------------------------------

@@ -27,6 +27,15 @@ def test_hinton_kd_matches_hand_computation(T):
     assert losses.hinton_kd(s, t, T).item() == pytest.approx(hand_kd(s, t, T), rel=1e-5)
 
 
+def test_hinton_kd_detaches_the_teacher_itself():
+    """No gradient reaches the teacher's logits, even when the caller forgets to detach them."""
+    s = torch.randn(4, 5, requires_grad=True)
+    t = torch.randn(4, 5, requires_grad=True)
+    losses.hinton_kd(s, t, 4.0).backward()
+    assert t.grad is None
+    assert s.grad is not None and s.grad.abs().sum() > 0
+
+
 def test_hinton_kd_is_batchmean_not_elementwise_mean():
     """Pitfall: KL with reduction='mean' divides by batch x classes as well."""
     s, t = torch.randn(8, 10), torch.randn(8, 10)

@@ -9,7 +9,7 @@ import kd
 from kd.methods import METHODS
 
 # method -> extra MethodConfig fields for a short run
-OPTIONS = {"eskd": dict(stop_epoch=1), "crd": dict(negatives=64),
+OPTIONS = {"eskd": dict(stop_epoch=1), "crd": dict(negatives=64), "crd_tau": dict(negatives=64, T=0.1),
            "adversarial": dict(steps=2), "pgd_at": dict(steps=2),
            "adversarial_tfkd_reg": dict(steps=2), "akd": dict(steps=2), "one": dict(T=3.0), "bss": dict(attack_size=8, bss_steps=3)}
 
@@ -78,7 +78,7 @@ def test_teacher_frozen_and_gradients_reach_only_the_student_side(name):
             torch.testing.assert_close(v, before[k], rtol=0, atol=0)
 
 
-@pytest.mark.parametrize("name", sorted(set(METHODS) - {"crd"}))
+@pytest.mark.parametrize("name", sorted(set(METHODS) - {"crd", "crd_tau"}))
 def test_short_run_loss_falls(name):
     """Three epochs on 100 CIFAR-10 images: the mean training loss of the last epoch is
     below that of the first."""
@@ -266,7 +266,8 @@ def test_bss_weights_decay_and_boundary_samples_stop_at_three_quarters():
     assert "bss" in early and torch.isfinite(early["bss"]) and "bss" not in late
 
 
-@pytest.mark.parametrize("name, key", [("at", "at"), ("sp", "sp"), ("crd", "crd")])
+@pytest.mark.parametrize("name, key", [("at", "at"), ("sp", "sp"), ("crd", "crd"), ("hint", "hint"),
+                                       ("crd_tau", "crd")])
 def test_an_explicit_zero_weight_switches_the_feature_loss_off(name, key):
     cfg = pair("resnet8", "resnet14", name)
     cfg = cfg.with_(method__weight=0.0)
@@ -325,3 +326,124 @@ def test_wrn_activated_maps_match_the_forward_and_leave_bn_statistics_alone():
         net.load_state_dict(buffers)
         torch.testing.assert_close(maps[-1], torch.relu(net.bn(f.stages[-1])))
         net.load_state_dict(buffers)
+
+
+def test_fitnet_stage_one_regresses_the_teachers_activated_maps_with_a_relu_regressor():
+    """FitNets eq. 3 as kd runs it (notebook 20 states both choices): the regressor ends in the
+    teacher's ReLU, and the hint is 1/2 the squared norm summed over C*H*W, batch-averaged, of
+    block 2 (Sarfraz W = [0, 1, 0]) against ReLU(BN(.)) of the pre-activation WRN teacher's
+    group output, not the raw sum."""
+    cfg = pair("wrn_16_1", "wrn_16_2", "fitnet")
+    train, _ = kd.split(cfg.data)
+    from kd.runner import _build_student, _context
+    teacher = _build_student(cfg.teacher, train, 5)
+    distiller = METHODS["fitnet"](_build_student(cfg, train), teacher, cfg.method, _context(cfg, train))
+    distiller.train()
+    batch = next(iter(kd.DeviceLoader(train, 8).epoch(0)))
+    _, named = distiller.forward_train(batch, 0)
+    f_s, f_t = distiller.student(batch.images, features=True), teacher(batch.images, features=True)
+    target = teacher.activated([f_t.stem, *f_t.stages])[2]
+    assert (target >= 0).all() and (f_t.stages[1] < 0).any()
+    regressed = distiller.regressors[1](f_s.stages[1], tuple(target.shape[-2:]))
+    assert (regressed >= 0).all()
+    expected = 0.5 * (regressed - target).pow(2).sum() / len(batch.images)
+    assert named["hint"].item() == pytest.approx(expected.item(), rel=1e-4)
+
+
+def test_fitnet_and_at_runs_carry_their_method_revision_in_the_key():
+    """AT's beta and FitNet's regressor changed what their runs produce: their keys (and those
+    of the runs built on them) change, every other key stays."""
+    import hashlib
+    import json
+    from kd.config import CACHE_VERSION, METHOD_REVISIONS, _non_default, _sources
+    from kd.data import source_of
+
+    def unrevised(cfg: kd.RunConfig) -> str:
+        blob = json.dumps({"config": _non_default(cfg), "sources": _sources(cfg, source_of),
+                           "version": CACHE_VERSION}, sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    assert METHOD_REVISIONS["at"] >= 2 and METHOD_REVISIONS["fitnet"] >= 2
+    stage1 = pair("resnet8", "resnet14", "fitnet")
+    stage2 = pair("resnet8", "resnet14", "hinton").with_(init=stage1)
+    for cfg in (pair("resnet8", "resnet14", "at"), stage1, stage2):
+        assert cfg.key() != unrevised(cfg)
+    for name in ("ce", "hinton", "sp", "fsp"):
+        cfg = pair("resnet8", "resnet14", name)
+        assert cfg.key() == unrevised(cfg)
+
+
+# ------------------------------------------------- Ojha et al.'s methods in RepDistiller's form
+
+def _mnist_pair(method: kd.MethodConfig):
+    from kd.runner import _build_student, _context
+    train_cfg = kd.TrainConfig(epochs=1, batch_size=16)
+    teacher = kd.RunConfig(data=kd.DataConfig("mnist-3domains", per_class=5),
+                           model=kd.ModelConfig("mnist_net"), train=train_cfg)
+    cfg = kd.RunConfig(data=kd.DataConfig("mnist-orig", per_class=5), model=kd.ModelConfig("mnist_net"),
+                       train=train_cfg, method=method, teacher=teacher)
+    train, _ = kd.split(cfg.data)
+    d = METHODS[method.name](_build_student(cfg, train), _build_student(teacher, train, 5), method,
+                             _context(cfg, train))
+    return d, next(iter(kd.DeviceLoader(train, 16, shuffle=True).epoch(0)))
+
+
+def test_hint_is_ce_plus_beta_times_the_element_mean_mse_at_the_64_channel_conv():
+    """RepDistiller's hint: gamma CE + beta MSE(ConvReg(f_s), f_t); for mnist_net the last
+    stage (the 64-channel conv, 24x24), a 1x1 conv + BN + ReLU regressor."""
+    d, batch = _mnist_pair(kd.MethodConfig("hint", weight=2.0))
+    assert d.block_weights == (0.0, 1.0)
+    reg = d.regressors[1]
+    assert reg.conv.kernel_size == (1, 1) and reg.conv.in_channels == reg.conv.out_channels == 64
+    d.train()
+    torch.manual_seed(0)                                   # the same dropout masks twice
+    logits, named = d.forward_train(batch, 0)
+    assert set(named) == {"ce", "hint"}
+    torch.manual_seed(0)
+    s = d.student(batch.images, features=True)
+    with torch.no_grad():
+        t = d.teacher(batch.images, features=True)
+    f = torch.relu(reg.bn(reg.conv(s.stages[1])))
+    assert t.stages[1].shape[1:] == (64, 24, 24)
+    expected = 2.0 * ((f - t.stages[1]) ** 2).mean()
+    torch.testing.assert_close(named["hint"], expected, rtol=1e-4, atol=1e-6)
+    torch.testing.assert_close(named["ce"], torch.nn.functional.cross_entropy(s.logits, batch.labels),
+                               rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("s_shape, t_shape, kind", [((2, 16, 32, 32), (2, 32, 16, 16), torch.nn.Conv2d),
+                                                    ((2, 16, 8, 8), (2, 32, 16, 16), torch.nn.ConvTranspose2d),
+                                                    ((2, 16, 10, 10), (2, 32, 8, 8), torch.nn.Conv2d)])
+def test_conv_regressor_maps_the_student_map_onto_the_teachers(s_shape, t_shape, kind):
+    from kd.methods import ConvRegressor
+    reg = ConvRegressor(torch.Size(s_shape), torch.Size(t_shape))
+    assert type(reg.conv) is kind
+    assert reg(torch.randn(s_shape)).shape == t_shape
+    with pytest.raises(ValueError, match="cannot be regressed"):
+        ConvRegressor(torch.Size((2, 16, 6, 6)), torch.Size((2, 32, 8, 8)))
+
+
+def test_kl_with_alpha_09_is_repdistillers_gamma_01_alpha_09():
+    """RepDistiller: 0.1 CE + 0.9 DistillKL, DistillKL = KL summed over classes and the batch,
+    times T^2, divided by the batch size; kd's hinton with alpha 0.9, T 8 is that sum."""
+    d, batch = _mnist_pair(kd.MethodConfig("hinton", T=8.0, alpha=0.9))
+    d.train()
+    torch.manual_seed(0)
+    _, named = d.forward_train(batch, 0)
+    torch.manual_seed(0)
+    s = d.student(batch.images)
+    t = d.teacher(batch.images).detach()
+    F = torch.nn.functional
+    kl = F.kl_div(F.log_softmax(s / 8, 1), F.softmax(t / 8, 1), reduction="sum") * 64 / len(s)
+    torch.testing.assert_close(named["ce"] + named["kd"], 0.1 * F.cross_entropy(s, batch.labels) + 0.9 * kl,
+                               rtol=1e-4, atol=1e-5)
+
+
+def test_crd_tau_reads_the_nce_temperature_from_t():
+    d, _ = _mnist_pair(kd.MethodConfig("crd_tau", T=0.1, weight=0.1, negatives=32))
+    assert d.crd.memory.tau == 0.1 and d.crd.memory.k == 32
+    assert d.crd.embed_s.linear.in_features == 128       # mnist_net's 128-wide embedding
+    plain, _ = _mnist_pair(kd.MethodConfig("crd", negatives=32))
+    assert plain.crd.memory.tau == 0.07
+    with pytest.raises(ValueError, match="NCE temperature"):
+        kd.MethodConfig("crd_tau")                          # T=4 is a soft-target temperature

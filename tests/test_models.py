@@ -64,6 +64,8 @@ def expected_stages(arch: str) -> tuple[list[int], list[int]]:
         return [64, 128, 256, 512, 512], [32, 16, 8, 4, 2]
     if arch == "cnn_small":
         return [32, 64], [28, 14]
+    if arch == "mnist_net":
+        return [32, 64], [26, 24]
     raise KeyError(arch)
 
 
@@ -81,7 +83,7 @@ def test_zoo_is_registered():
 def test_contract(arch):
     """Full contract for 10 classes; for 100 classes the plain forward (to stay fast)."""
     channels, sizes = expected_stages(arch)
-    shapes = [(1, 28, 28), (3, 28, 28)] if arch == "cnn_small" else [(3, 32, 32)]
+    shapes = [(1, 28, 28), (3, 28, 28)] if arch in ("cnn_small", "mnist_net") else [(3, 32, 32)]
     for shape in shapes:
         model = make(arch, 10, shape)
         print(f"\n{arch} {shape}: {n_params(model):,} parameters (10 classes)", end="")
@@ -251,3 +253,15 @@ def test_invalid():
         make("resnet20", blocks=(1, 1, 1, 1))
     with pytest.raises(ValueError, match="only for timm"):
         make("resnet20", patch_size=4)
+
+
+def test_mnist_net_is_the_pytorch_example():
+    """conv3x3(32), conv3x3(64), FC 9216->128, FC 10: 1,199,882 parameters on grey digits
+    (the example's count), 1,200,458 on 3 channels (conv1 gains 2 * 32 * 9 weights)."""
+    grey, colour = make("mnist_net", 10, (1, 28, 28)), make("mnist_net", 10, (3, 28, 28))
+    assert n_params(grey) == 320 + 18_496 + 9216 * 128 + 128 + 1290 == 1_199_882
+    assert n_params(colour) == 1_199_882 + 2 * 32 * 9 == 1_200_458
+    assert colour.fc1.in_features == 9216
+    assert [m.p for m in (colour.dropout1, colour.dropout2)] == [0.25, 0.5]
+    out = check_contract(colour, (3, 28, 28), 10, [32, 64], [26, 24])
+    assert out.embedding.shape == (B, 128) and (out.embedding >= 0).all()

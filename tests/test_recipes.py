@@ -94,3 +94,37 @@ def test_zhang_arms_share_the_adversarial_teacher_and_schedule():
     size = {a: kd.count_params(kd.build(recipes.network(a, "cpu"), 10, (3, 32, 32))) for a in (weak, strong)}
     ratio = size[strong] / size[weak]
     assert 1.8 < ratio < 2.5      # about ResNet50 : ResNet18 = 2.1
+
+
+# --- Sarfraz (notebook 20) ----------------------------------------------------------------------
+
+def test_sarfraz_arms_follow_table_one_and_the_two_stage_scheme():
+    from kd import recipes
+    teacher = recipes.teacher("resnet26", "cpu")
+    for method in recipes.SARFRAZ_METHODS + recipes.SARFRAZ_EXTRA:
+        cfg = recipes.sarfraz_arm(method, "resnet8", "cpu", seed=1)
+        assert cfg.seed == 1 and cfg.model.arch == "resnet8" and cfg.train == recipes.schedule("cpu")
+        if method in ("ce", "one", "dml"):
+            assert cfg.teacher is None
+        else:
+            assert cfg.teacher == teacher
+    assert recipes.sarfraz_arm("one", "resnet8", "cpu").method.T == 3.0
+    assert recipes.sarfraz_arm("dml", "resnet8", "cpu").method.T == 4.0
+    assert recipes.sarfraz_arm("ce", "resnet8", "cpu") == recipes.baseline("resnet8", "cpu")
+    assert recipes.sarfraz_arm("at", "wrn_16_2", "cpu").teacher == recipes.teacher("wrn_40_2", "cpu")
+    fitnet = recipes.sarfraz_arm("fitnet", "resnet8", "cpu")
+    assert fitnet.method.name == "hinton" and (fitnet.method.alpha, fitnet.method.T) == (0.9, 4.0)
+    stage1 = fitnet.init
+    assert stage1.method.name == "fitnet" and stage1.teacher == teacher and stage1.seed == 0
+    assert (stage1.train.epochs, stage1.train.lr, stage1.train.milestones, stage1.train.gamma) == \
+        (5, 0.001, (3, 4), 0.1)
+    paper = recipes.stage1_schedule("paper")
+    assert (paper.epochs, paper.milestones) == (100, (60, 80))     # Sarfraz III
+
+
+def test_sarfraz_arm_refuses_unknown_methods_and_students():
+    from kd import recipes
+    with pytest.raises(ValueError, match="not one of Sarfraz's arms"):
+        recipes.sarfraz_arm("tfkd_self", "resnet8", "cpu")
+    with pytest.raises(ValueError, match="not a Sarfraz student"):
+        recipes.sarfraz_arm("hinton", "resnet50", "cpu")

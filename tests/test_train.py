@@ -256,3 +256,19 @@ def test_save_figure_names_the_file_by_profile(tmp_path, monkeypatch):
     assert kd.save_figure(fig, "10_x", "cpu") == "figures/10_x.png"      # named as it will be
     assert (tmp_path / "build" / "stage" / "10_x.png").exists()
     plt.close(fig)
+
+
+def test_adadelta_with_the_exp_schedule_is_the_mnist_examples_steplr(mnist):
+    """The PyTorch MNIST example: Adadelta lr 1.0 (rho 0.9, eps 1e-6) and StepLR(step_size=1,
+    gamma=0.7) stepped after every epoch; kd's "exp" schedule multiplies by gamma per epoch."""
+    from kd.train import make_optimizer
+    cfg = kd.TrainConfig(epochs=3, optimizer="adadelta", lr=1.0, schedule="exp", gamma=0.7)
+    opt = make_optimizer([torch.nn.Parameter(torch.zeros(2))], cfg)
+    assert isinstance(opt, torch.optim.Adadelta)
+    assert opt.defaults["lr"] == 1.0 and opt.defaults["rho"] == 0.9 and opt.defaults["eps"] == 1e-6
+    assert [lr_factor(cfg, e * 10 + k, 10) for e in range(3) for k in (0, 9)] == \
+        pytest.approx([1, 1, 0.7, 0.7, 0.49, 0.49])
+    result = kd.run(tiny_run(train__optimizer="adadelta", train__lr=1.0), progress=False)
+    assert result.final_acc > 70.0
+    with pytest.raises(ValueError, match="optimizer"):
+        kd.TrainConfig(optimizer="rmsprop")

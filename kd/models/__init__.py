@@ -10,6 +10,7 @@ from torch import nn
 
 from .cnn import SmallCNN
 from .mlp import MLP
+from .mnist_net import MnistNet
 from .outputs import Features
 from .resnet import ResNet, resnet18, resnet50
 from .resnet_cifar import CifarResNet
@@ -45,6 +46,7 @@ MODELS: dict[str, Builder] = {
         shape[0] * shape[1] * shape[2], tuple(cfg.hidden), num_classes,
         dropout=cfg.dropout, input_dropout=cfg.input_dropout),
     "cnn_small": lambda cfg, num_classes, shape: SmallCNN(shape, num_classes, dropout=cfg.dropout),
+    "mnist_net": lambda cfg, num_classes, shape: MnistNet(shape, num_classes),   # Ojha 5.1
     **{f"resnet{d}": _cifar_resnet(d) for d in (8, 14, 20, 26, 32, 44, 56, 110)},
     **{f"wrn_{d}_{k}": _wrn(d, k) for d in (10, 16, 22, 28, 40) for k in (1, 2, 3, 4, 6, 8, 10)},
     "resnet18": _resnet(resnet18),
@@ -72,5 +74,5 @@ def build(cfg, num_classes: int, shape: tuple[int, int, int]) -> nn.Module:
     return MODELS[cfg.arch](cfg, num_classes, shape)
 
 
-__all__ = ["MODELS", "Features", "MLP", "SmallCNN", "CifarResNet", "WideResNet", "ResNet",
+__all__ = ["MODELS", "Features", "MLP", "MnistNet", "SmallCNN", "CifarResNet", "WideResNet", "ResNet",
            "VGG", "TimmNet", "build"]
