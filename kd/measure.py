@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import statistics
 import time
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -44,17 +45,32 @@ def inference_seconds(model: nn.Module, batch: torch.Tensor, repeats: int = 30, 
     return statistics.median(times)
 
 
+class Speed(NamedTuple):
+    """Median seconds of one forward pass over the batch, and their ratio teacher / student."""
+    teacher_s: float
+    student_s: float
+    ratio: float
+
+
 def inference_ratio(teacher: nn.Module, student: nn.Module, batch: torch.Tensor,
-                    repeats: int = 30, rounds: int = 3) -> tuple[float, float, float]:
-    """Teacher/student inference-time ratio on the same batch and device: medians over
-    interleaved rounds, so that drift in the machine's speed touches both alike.
-    Returns (teacher seconds, student seconds, ratio)."""
+                    repeats: int = 30, rounds: int = 3) -> Speed:
+    """Teacher/student inference-time ratio on the same batch and device (gupta Tables 1-2):
+    medians over interleaved rounds, so that drift in the machine's speed touches both
+    alike. Returns Speed(teacher seconds, student seconds, ratio), a tuple."""
+    if not isinstance(teacher, nn.Module) or not isinstance(student, nn.Module):
+        raise TypeError("teacher and student must be torch.nn.Module instances")
+    if not isinstance(batch, torch.Tensor) or batch.ndim < 2 or len(batch) == 0 or not batch.is_floating_point():
+        raise ValueError(f"batch must be a non-empty floating-point tensor, batch first; got "
+                         f"{getattr(batch, 'shape', type(batch).__name__)} {getattr(batch, 'dtype', '')}")
+    for name, value in (("repeats", repeats), ("rounds", rounds)):
+        if not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name}={value!r} must be a whole number >= 1")
     t, s = [], []
     for _ in range(rounds):
         t.append(inference_seconds(teacher, batch, repeats))
         s.append(inference_seconds(student, batch, repeats))
     teacher_s, student_s = statistics.median(t), statistics.median(s)
-    return teacher_s, student_s, teacher_s / student_s
+    return Speed(teacher_s, student_s, teacher_s / student_s)
 
 
 def epoch_seconds(cfg, steps: int = 20, rounds: int = 3, device: torch.device | str | None = None) -> float:

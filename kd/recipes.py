@@ -257,3 +257,47 @@ def noise_std(profile: str) -> float:
     accs = [run(baseline("resnet8", profile, seed=s), name=f"ResNet-8 baseline, seed {s} (noise)").final_acc
             for s in NOISE_SEEDS]
     return statistics.stdev(accs)
+
+
+# Gupta et al. (notebook 30, Table 2): students of the ResNet50 teacher's own family with fewer
+# blocks per stage and a larger stem stride; "ideal" is [1, 1, 1, 1] at stride 2 (their pick:
+# the largest inference-time ratio without giving up much accuracy). The KD loss is the one
+# their section 1.2 writes for CIFAR-10, cls_loss + div_loss = CE(y, s) + KL(t || s) with s, t
+# the plain softmaxes of the logits: no temperature (T = 1) and equal weights. kd's Hinton form
+# (1 - alpha) CE + alpha T^2 KL at alpha 0.5, T 1 is that sum halved (same minimiser, gradients
+# halved). The paper gives no alpha, T or schedule anywhere else (Appendix A holds only the
+# proofs of Lemmas 1-2); every run uses the profile's CIFAR schedule. The reduced set is "the
+# first 500 images of each class" (DataConfig.per_class keeps the first images in dataset
+# order; under smoke, whose full set is 20 a class, a tenth of it, 2 a class), trained for the
+# same epochs (so 1/10 of the steps).
+GUPTA_TEACHER = "resnet50"
+GUPTA_STUDENTS = {
+    "[1,1,1,1]": dict(blocks=(1, 1, 1, 1), stem_stride=1),
+    "[2,2,0,0]": dict(blocks=(2, 2, 0, 0), stem_stride=1),
+    "[1,1,0,0]": dict(blocks=(1, 1, 0, 0), stem_stride=1),
+    "[1,1,1,1], stride 2": dict(blocks=(1, 1, 1, 1), stem_stride=2),
+    "[1,1,1,1], stride 4": dict(blocks=(1, 1, 1, 1), stem_stride=4),
+}
+GUPTA_IDEAL = "[1,1,1,1], stride 2"
+GUPTA_KD = MethodConfig("hinton", alpha=0.5, T=1.0)
+GUPTA_REDUCED_PER_CLASS = 500
+
+
+def gupta_student(layout: str, profile: str, seed: int = 0, reduced: bool = False,
+                  distil: bool = True) -> RunConfig:
+    """Gupta Table 2's run of student `layout` (a key of `GUPTA_STUDENTS`): the ResNet50 family
+    at the profile's width (`CPU_WIDTH` outside `paper`), the profile's CIFAR-10 schedule,
+    trained with `GUPTA_KD` from `teacher("resnet50", profile)` or, `distil=False`, with
+    cross-entropy alone ("no KD loss"); `reduced`: on the first 500 images of each class (a
+    tenth of the full set; smoke: 2 of its 20), evaluated on the same test images."""
+    if layout not in GUPTA_STUDENTS:
+        raise ValueError(f"layout={layout!r} is not one of Gupta's students: {', '.join(GUPTA_STUDENTS)}")
+    teacher_run = teacher(GUPTA_TEACHER, profile)
+    data_cfg = teacher_run.data
+    if reduced:
+        per_class = (GUPTA_REDUCED_PER_CLASS if data_cfg.per_class is None
+                     else min(GUPTA_REDUCED_PER_CLASS, max(1, data_cfg.per_class // 10)))
+        data_cfg = DataConfig(data_cfg.name, per_class=per_class, test_per_class=data_cfg.test_per_class)
+    model = network(GUPTA_TEACHER, profile, **GUPTA_STUDENTS[layout])
+    return RunConfig(data=data_cfg, model=model, method=GUPTA_KD if distil else MethodConfig("ce"),
+                     train=schedule(profile), seed=seed, teacher=teacher_run if distil else None)

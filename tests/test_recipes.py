@@ -128,3 +128,56 @@ def test_sarfraz_arm_refuses_unknown_methods_and_students():
         recipes.sarfraz_arm("tfkd_self", "resnet8", "cpu")
     with pytest.raises(ValueError, match="not a Sarfraz student"):
         recipes.sarfraz_arm("hinton", "resnet50", "cpu")
+
+
+def test_gupta_students_are_the_five_layouts_of_table_two_at_the_cpu_width():
+    layouts = {k: (v["blocks"], v["stem_stride"]) for k, v in recipes.GUPTA_STUDENTS.items()}
+    assert sorted(layouts.values()) == sorted([((1, 1, 1, 1), 1), ((2, 2, 0, 0), 1), ((1, 1, 0, 0), 1),
+                                               ((1, 1, 1, 1), 2), ((1, 1, 1, 1), 4)])
+    assert layouts[recipes.GUPTA_IDEAL] == ((1, 1, 1, 1), 2)
+    t = recipes.teacher("resnet50", "cpu")
+    for layout, (blocks, stride) in layouts.items():
+        s = recipes.gupta_student(layout, "cpu", seed=2)
+        assert (s.model.arch, s.model.blocks, s.model.stem_stride, s.model.width) == ("resnet50", blocks, stride, 0.125)
+        assert s.teacher == t and s.data == t.data and s.train == recipes.schedule("cpu") and s.seed == 2
+        assert (s.method.name, s.method.T, s.method.alpha) == ("hinton", 1.0, 0.5)
+    paper = recipes.gupta_student(recipes.GUPTA_IDEAL, "paper")
+    assert paper.model.width == 1.0 and paper.train.epochs == recipes.PAPER_EPOCHS
+    assert paper.teacher == recipes.teacher("resnet50", "paper")
+
+
+def test_gupta_arms_without_kd_and_on_the_reduced_set():
+    ce = recipes.gupta_student(recipes.GUPTA_IDEAL, "cpu", seed=1, distil=False)
+    assert ce.method.name == "ce" and ce.teacher is None and ce.data.per_class is None
+    assert ce.model == recipes.gupta_student(recipes.GUPTA_IDEAL, "cpu").model
+    red = recipes.gupta_student(recipes.GUPTA_IDEAL, "cpu", reduced=True)
+    assert red.data.per_class == 500 and red.data.test_per_class is None and red.teacher.data.per_class is None
+    assert recipes.gupta_student(recipes.GUPTA_IDEAL, "cpu", reduced=True, distil=False).data == red.data
+    # smoke's full set is 20 a class: its reduced set is a tenth of it, still a strict subset
+    assert recipes.gupta_student(recipes.GUPTA_IDEAL, "smoke", reduced=True).data.per_class == 2
+    keys = {recipes.gupta_student(recipes.GUPTA_IDEAL, "cpu", reduced=r, distil=d).key()
+            for r in (False, True) for d in (False, True)}
+    assert len(keys) == 4
+    with pytest.raises(ValueError, match="Gupta's students"):
+        recipes.gupta_student("[3,4,6,3]", "cpu")
+
+
+def test_reduced_set_is_the_first_images_of_each_class():
+    import torch
+    from kd.data import first_per_class
+    labels = torch.tensor([0, 1, 0, 2, 1, 0, 2, 2, 1, 0])
+    assert first_per_class(labels, 2, 3).tolist() == [0, 1, 2, 3, 4, 6]
+
+
+def test_gupta_kd_is_half_of_their_cls_loss_plus_div_loss():
+    """gupta 1.2: cls_loss + div_loss = CE(y, s) + KL(t || s) with plain softmaxes; kd's Hinton
+    form at alpha 0.5, T 1 is that sum halved."""
+    import torch
+    import torch.nn.functional as F
+    from kd.losses import cross_entropy, hinton_kd
+    g = torch.Generator().manual_seed(0)
+    s, t, y = torch.randn(6, 10, generator=g), torch.randn(6, 10, generator=g), torch.arange(6)
+    m = recipes.GUPTA_KD
+    ours = (1 - m.alpha) * cross_entropy(s, y) + m.alpha * hinton_kd(s, t, m.T)
+    kl = (F.softmax(t, 1) * (F.log_softmax(t, 1) - F.log_softmax(s, 1))).sum(1).mean()
+    assert ours.item() == pytest.approx(0.5 * (F.cross_entropy(s, y) + kl).item(), rel=1e-6)
