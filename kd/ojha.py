@@ -31,11 +31,15 @@ from .domains import DOMAINS, UNION
 PAPER_EPOCHS, PAPER_GAMMA = 14, 0.7
 CANDIDATE_EPOCHS = (3, 4, 5, 6, 7, 8, 10, 14)
 # 25 of the notebook's 60 minutes for training; the rest for building the domains, the domain
-# accuracies, O6's decision planes (7-17 minutes measured for 50 triplets x 3 domains x 13
-# networks at 2,500-point batches, less at kd.analysis's 128) and a shared machine's disturbances
+# accuracies, O6's decision planes (50 triplets x 3 domains x 13 networks: 640 s at
+# kd.analysis's batches of 128 in the cpu execution of 44682d3) and a shared machine's
+# disturbances, which stretch training itself (that execution: 1,885 s of training for a
+# planned 1,489)
 CPU_TRAIN_BUDGET_S = 25 * 60
 # chosen by choose_epochs from seconds per epoch measured here (idle, 2 cores, bf16 autocast):
-# teacher 58.7, Ind 20.2, KL 20.1, Hint 32.9, CRD 26.1 -> 4 epochs train in 1,428 s, 5 in 1,785 s
+# teacher 58.7, Ind 20.2, KL 20.1, Hint 32.9, CRD 26.1 -> 4 epochs train in 1,428 s, 5 in 1,785 s.
+# The cpu execution of notebook 54 at 4 epochs (44682d3, on a machine shared with other work)
+# took 45 min 36 s in all; a 5th epoch adds 6 minutes of training idle, 8 as shared (54 in all).
 CPU_EPOCHS = 4
 NETWORK = ModelConfig("mnist_net")
 TEACHER_SEED = 100

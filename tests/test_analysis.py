@@ -95,3 +95,47 @@ def test_a_network_agrees_with_itself_and_less_with_permuted_classes():
     torch.testing.assert_close(net(flat).argmax(1).view(20, 20).to(torch.uint8), preds["net"][0])
     with pytest.raises(ValueError, match="differ"):
         boundary_similarity(preds["net"], preds["net"][:2])
+
+
+def test_the_grid_points_at_the_triplets_coordinates_are_its_images():
+    """Coordinates (0, 0), (2, 0), (1, 3) and a 13-point grid with 10% margins: the grid's step
+    is a tenth of each span, so the three images fall on nodes (1, 1), (11, 1), (6, 11), and the
+    points made there are the images themselves (up to float rounding)."""
+    g = torch.Generator().manual_seed(7)
+    q, _ = torch.linalg.qr(torch.randn(3 * 8 * 8, 2, generator=g, dtype=torch.float64))
+    e1, e2 = (q[:, k].float().view(3, 8, 8) for k in range(2))
+    x1 = torch.randn(3, 8, 8, generator=g)
+    x2, x3 = x1 + 2 * e1, x1 + 1 * e1 + 3 * e2
+    plane = triplet_plane(x1, x2, x3)
+    torch.testing.assert_close(plane.coords, torch.tensor([[0.0, 0.0], [2.0, 0.0], [1.0, 3.0]]),
+                               rtol=0, atol=1e-5)
+    u, v = plane_grid(plane, 13)
+    grid = plane_points(plane, u, v).view(13, 13, 3, 8, 8)
+    for (i, j), coords, x in zip([(1, 1), (11, 1), (6, 11)], plane.coords.tolist(), (x1, x2, x3)):
+        assert [u[i, j].item(), v[i, j].item()] == pytest.approx(coords, abs=1e-5)
+        torch.testing.assert_close(grid[i, j], x, rtol=0, atol=1e-5)
+    assert (grid[0, 0] - x1).flatten().norm().item() == pytest.approx((0.2 ** 2 + 0.3 ** 2) ** 0.5, abs=1e-5)
+
+
+def test_swapping_two_classes_rows_costs_exactly_their_share_of_the_plane():
+    """A copy whose last layer has the rows of classes a and b swapped predicts b where the
+    network predicts a and vice versa, and agrees everywhere else: its similarity is 1 minus
+    the share of grid points the network gives to a or b (strictly less than 1)."""
+    images = torch.randn(30, 3, 8, 8, generator=torch.Generator().manual_seed(2))
+    triplets = sample_triplets(torch.arange(30) % 10, 6, seed=1)
+    net = _net(3)
+    preds = plane_predictions({"net": net}, images, triplets, resolution=15)["net"]
+    a, b = torch.bincount(preds.flatten().long(), minlength=10).topk(2).indices.tolist()
+    swapped = _net(3)
+    with torch.no_grad():
+        order = torch.arange(10)
+        order[a], order[b] = b, a
+        swapped[3].weight.copy_(net[3].weight[order])
+        swapped[3].bias.copy_(net[3].bias[order])
+    other = plane_predictions({"swapped": swapped}, images, triplets, resolution=15)["swapped"]
+    expected = 1 - ((preds == a) | (preds == b)).flatten(1).float().mean(1)
+    torch.testing.assert_close(boundary_similarity(preds, other), expected)
+    assert expected.mean() < 1 and expected.min() >= 0
+    relabelled = preds.clone()
+    relabelled[preds == a], relabelled[preds == b] = b, a
+    assert torch.equal(other, relabelled)

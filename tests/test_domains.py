@@ -60,6 +60,34 @@ def test_colour_background_keeps_a_white_digit_on_the_colour():
     assert out[0, :, 0, 0].tolist() == [200, 0, 100] and out[0, :, 0, 1].tolist() == [255] * 3
 
 
+def test_composition_stays_in_range_for_every_grey_level_and_colour():
+    """Every grey level x against every colour or patch value c (65,536 pairs): MNIST-Color's
+    pixel is round(x + (1 - x/255) c), MNIST-M's |c - 255 [x > 0]|, both within 0..255 without
+    wrapping (a uint8 overflow would show as a small value where 255 is due)."""
+    x, c = (a.ravel() for a in np.meshgrid(np.arange(256), np.arange(256), indexing="ij"))
+    digits = x.astype(np.uint8).reshape(-1, 1, 1, 1)
+    colour = domains.colour_background(digits, np.repeat(c.astype(np.uint8)[:, None], 3, 1))
+    want = np.rint(x + (1 - x / 255) * c)
+    assert want.min() == 0 and want.max() == 255
+    for ch in range(3):
+        np.testing.assert_array_equal(colour[:, ch, 0, 0], want)
+    patches = np.repeat(c.astype(np.uint8).reshape(-1, 1, 1, 1), 3, 1)
+    m = domains.difference_blend(digits, patches)
+    np.testing.assert_array_equal(m[:, 1, 0, 0], np.abs(c - np.where(x > 0, 255, 0)))
+    assert m.dtype == colour.dtype == np.uint8
+
+
+def test_the_domains_are_a_function_of_their_seed():
+    """Another DOMAIN_SEED draws other colours and patches; the same seed the same ones."""
+    for seed in (0, 1):
+        np.testing.assert_array_equal(domains.background_colours(50, "test", seed),
+                                      domains.background_colours(50, "test", seed))
+    one, other = (domains.background_colours(50, "test", seed) for seed in (0, 1))
+    assert (one != other).any(1).all()
+    assert (domains.patch_choice(50, 50_000, "test", seed=0)[0]
+            != domains.patch_choice(50, 50_000, "test", seed=1)[0]).mean() > 0.9
+
+
 def test_domains_load_as_uint8_with_mnist_split_labels_and_range(mnist_test):
     for name in domains.DOMAINS:
         d = kd.load(name, "test")
@@ -162,3 +190,25 @@ def test_judge_parts_combines_the_parts_and_lists_crd_apart():
     entry = ojha.judge_parts(report, "O5", "claim", table, [("KL", "a"), ("KL", "b")], "points", "head", "; x")
     assert entry["verdict"] == "partly" and "KL vs Ind on b: did not hold" in entry["evidence"]
     assert entry["evidence"].endswith("; x")
+
+
+def _domain_of(image: torch.Tensor) -> int:
+    """Read from the pixels, not the position: an image whose corner colour fills most of it
+    has a plain background, black for MNIST-Orig (0), a colour for MNIST-Color (1); the rest
+    are MNIST-M (2), whose CIFAR patches may be grey."""
+    corner = image[:, :1, :1]
+    if (image == corner).all(0).float().mean() <= 0.5:
+        return 2
+    return 0 if (corner == 0).all() else 1
+
+
+def test_a_small_subset_of_the_union_holds_all_three_domains():
+    """The smoke teacher's 20 images a class and its 10 test images a class (kd.split and
+    kd.runner's first_per_class: the first of each class in the union's order) hold all three
+    domains, 7/7/6 and 4/3/3 of every class (stacked domain after domain, all MNIST-Orig)."""
+    subset, _ = kd.split(ojha.teacher("smoke").data)
+    test = kd.runner.evaluation_split(ojha.teacher("smoke").data)
+    for data, counts in ((subset, [6, 7, 7]), (test, [3, 3, 4])):
+        for c in range(10):
+            found = [_domain_of(image) for image in data.images[data.labels == c]]
+            assert sorted(found.count(k) for k in range(3)) == counts
