@@ -5,7 +5,7 @@ from .checksums import DatasetCorrupt
 from .data import Dataset, DatasetMissing, DeviceLoader, load, source_of
 from .distill import Context, Distiller
 from .methods import METHODS
-from .measure import count_macs, count_params, inference_ratio, inference_seconds
+from .measure import count_macs, count_params, inference_ratio, inference_seconds, machine
 from .models import MODELS, Features, build
 from .results import Report, mean_std, save_figure
 from .runner import Result, is_done, loader_for, measured, run, split, wall_time

@@ -48,13 +48,14 @@ SEEDS = {"smoke": dict(layouts=(0,), full=(0, 1, 2), reduced=(0, 1, 2)),
          "cpu": dict(layouts=(0,), full=(0, 1, 2), reduced=tuple(range(8))),
          "paper": dict(layouts=(0, 1, 2), full=tuple(range(5)), reduced=tuple(range(8)))}
 # the cpu plan's estimate: seconds of one training epoch and of one evaluation on the 10,000 test
-# images, per distinct arm (layout, KD or not, reduced or not), measured on this 2-core machine
-# while another notebook ran on it: each arm timed with kd.measure.epoch_seconds (8 batches, 1
-# thread, nice 19) back to back with the teacher's own epoch, the ratio times the teacher's
-# uncontended epoch in its cached run (median 54.5 s on 2 cores). With `SEEDS["cpu"]`, chosen from
-# these and the budget: 43 min of training and evaluation, leaving 17 of the 60 for the inference
-# timings, the cached runs and a shared machine (one thread's ratios may flatter the small
-# students, which use two cores less well)
+# images, per distinct arm (layout, KD or not, reduced or not), measured on the 2-core machine with
+# AVX512-BF16 (kd trains in bf16 there) that the cpu budgets were set on, while another notebook
+# ran on it: each arm timed with kd.measure.epoch_seconds (8 batches, 1 thread, nice 19) back to
+# back with the teacher's own epoch, the ratio times the teacher's uncontended epoch in its cached
+# run (median 54.5 s on 2 cores). With `SEEDS["cpu"]`, chosen from these and the budget: 43 min of
+# training and evaluation, leaving 17 of the 60 for the inference timings, the cached runs and a
+# shared machine (one thread's ratios may flatter the small students, which use two cores less
+# well). On a CPU without native bf16 (float32, AVX2) every epoch costs several times more.
 CPU_EPOCH_SECONDS = {
     ("[1,1,1,1]", False, True): (38.5, 1.4),
     ("[2,2,0,0]", False, True): (42.3, 2.1),

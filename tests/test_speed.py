@@ -89,3 +89,16 @@ def test_bad_input_raises(batch, kwargs):
 def test_networks_must_be_modules():
     with pytest.raises(TypeError):
         inference_ratio(lambda x: x, nn.Linear(4, 2), torch.randn(2, 4))
+
+
+def test_the_machine_line_names_the_precision_auto_resolves_to(monkeypatch):
+    """kd.machine says what "auto" trains in on the CPU: bf16 only where the CPU computes it
+    natively (AVX512-BF16 or AMX), float32 elsewhere; and which CPU and kernels timed it."""
+    from kd import train
+    for native, expected in ((False, "precision auto = fp32"), (True, "precision auto = bf16")):
+        monkeypatch.setattr(train.torch.cpu, "_is_avx512_bf16_supported", lambda: native)
+        monkeypatch.setattr(train.torch.cpu, "_is_amx_tile_supported", lambda: False)
+        line = measure.machine("cpu")
+        assert line.startswith(f"cpu ({measure.cpu_name()}, ")
+        assert line.endswith(expected)
+        assert f"CPU kernels {torch.backends.cpu.get_cpu_capability()}" in line
