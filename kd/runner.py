@@ -16,7 +16,7 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable
 
 import torch
 from torch import nn
@@ -34,13 +34,16 @@ from .models import build
 from .train import default_device, fit, predict, resolve_precision
 
 EVAL_BATCH = 1000
-# every run this process asked for, by key: (trained in this process, its training seconds)
-RUNS_ASKED: dict[str, tuple[bool, float]] = {}
+# every run this process asked for, by key: (trained in this process, its training seconds,
+# those of them spent before this process: all of a cached run's, the epochs a resumed run's
+# checkpoint carried). A run trained here keeps that record when it is asked for again.
+RUNS_ASKED: dict[str, tuple[bool, float, float]] = {}
 
 
-def _note(key: str, trained: bool, metrics: dict) -> None:
-    if not RUNS_ASKED.get(key, (False, 0.0))[0]:
-        RUNS_ASKED[key] = (trained, metrics["train_seconds"])
+def _note(key: str, trained: bool, metrics: dict, before: float | None = None) -> None:
+    if not RUNS_ASKED.get(key, (False,))[0]:
+        seconds = metrics["train_seconds"]
+        RUNS_ASKED[key] = (trained, seconds, seconds if before is None else before)
 
 
 @dataclass
@@ -186,9 +189,9 @@ def run(cfg: RunConfig, *, device: torch.device | str | None = None, progress: b
                 student = _build_student(cfg, train_data)
         if first is not None:
             student.load_state_dict(first.model.state_dict())
-        student, metrics = _train(cfg, folder, student, teacher, train_data, device, desc,
-                                  progress_mode(progress), record_gradients)
-    _note(key, True, metrics)
+        student, metrics, resumed = _train(cfg, folder, student, teacher, train_data, device, desc,
+                                           progress_mode(progress), record_gradients)
+    _note(key, True, metrics, before=sum(h["seconds"] for h in metrics["history"][:resumed]))
     return Result(cfg, key, student, metrics, trained=True)
 
 
@@ -216,17 +219,43 @@ def wall_time(report_or_start) -> str:
     were trained in this execution and how many came from the run cache."""
     start = getattr(report_or_start, "started", report_or_start)
     seconds = time.perf_counter() - start
-    trained = [s for here, s in RUNS_ASKED.values() if here]
-    cached = [s for here, s in RUNS_ASKED.values() if not here]
+    trained = [s for here, s, _ in RUNS_ASKED.values() if here]
+    cached = [s for here, s, _ in RUNS_ASKED.values() if not here]
     return (f"wall time {int(seconds // 60)} min {seconds % 60:.0f} s on {os.cpu_count()} cores; "
             f"{len(trained)} runs trained in this execution ({sum(trained):,.0f} s of training), "
             f"{len(cached)} served from the run cache (trained earlier in {sum(cached):,.0f} s)")
 
 
+def spent_seconds(report_or_start, runs: Iterable[Result]) -> tuple[float, float]:
+    """What a notebook has spent against its budget: (its wall time so far, the training
+    seconds of its own `runs` spent before this execution). The second term is what a run
+    cache hides from the wall time: runs trained ahead of the execution, or in an interrupted
+    earlier one (a resumed run's epochs before its checkpoint); a run trained in this process
+    counts only its resumed epochs however often it is asked for again. Each run counts once.
+    Runs a budget excludes (the shared teachers, notebook 01's noise seeds) are left out of
+    `runs`."""
+    start = getattr(report_or_start, "started", report_or_start)
+    before = {r.key: RUNS_ASKED[r.key][2] for r in runs}
+    return time.perf_counter() - start, sum(before.values())
+
+
+def budget_line(report_or_start, budget_s: float, runs: Iterable[Result]) -> str:
+    """The last cell's account of the budget: the wall time plus the earlier training of the
+    notebook's own runs (`spent_seconds`), against `budget_s`."""
+    if not budget_s > 0:
+        raise ValueError(f"budget_s must be a positive number of seconds, not {budget_s!r}")
+    wall, before = spent_seconds(report_or_start, runs)
+    spent = wall + before
+    verdict = "within it" if spent <= budget_s else f"over it by {(spent - budget_s) / 60:.0f} min"
+    return (f"budget {budget_s / 60:.0f} min; spent {spent / 60:.0f} min = wall time {wall / 60:.0f} min "
+            f"+ {before / 60:.0f} min of this notebook's runs trained before this execution: {verdict}")
+
+
 def _train(cfg: RunConfig, folder: Path, student: nn.Module, teacher: nn.Module | None,
            train_data: Dataset, device: torch.device, desc: str, mode: str,
-           record_gradients: bool = False) -> tuple[nn.Module, dict]:
-    """Train the run (resuming from its checkpoint), write model.pt then metrics.json."""
+           record_gradients: bool = False) -> tuple[nn.Module, dict, int]:
+    """Train the run (resuming from its checkpoint), write model.pt then metrics.json; return
+    the trained network, its metrics and how many epochs its checkpoint had already run."""
     # a method's own heads (regressors, embeddings) start from the seed, whether or not a
     # teacher was trained in this process before
     torch.manual_seed(cfg.seed + 104_729)
@@ -262,7 +291,7 @@ def _train(cfg: RunConfig, folder: Path, student: nn.Module, teacher: nn.Module 
               f"(best {metrics['best_acc']:.2f}% at epoch {metrics['best_epoch']}) in "
               f"{metrics['train_seconds']:.0f} s" + (f", resumed after epoch {resumed}" if resumed else ""),
               flush=True)
-    return student, metrics
+    return student, metrics, resumed
 
 
 def _recorded_without_gradients(checkpoint: Path) -> bool:

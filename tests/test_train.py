@@ -90,6 +90,40 @@ def test_interrupted_run_resumes_from_its_last_epoch(mnist, tmp_path, monkeypatc
         torch.testing.assert_close(v, w, rtol=0, atol=0)
 
 
+def test_a_budget_counts_the_training_its_run_cache_hides(mnist, tmp_path, monkeypatch):
+    """A run trained here costs nothing before, however often it is asked for again; a
+    cached one all its training seconds; a resumed one the epochs its checkpoint carried;
+    each run counts once; and the budget line adds them to the wall time."""
+    import time
+
+    import kd.runner as run_module
+    monkeypatch.setattr(run_module, "RUNS_ASKED", {})
+    monkeypatch.setenv("KD_RUNS", str(tmp_path / "budget"))
+    start = time.perf_counter() - 600.0
+
+    def before(*runs):
+        wall, seconds = kd.spent_seconds(start, runs)
+        assert 600.0 <= wall < 900.0
+        return seconds
+
+    here = kd.run(tiny_run(train__epochs=2), progress=False)
+    again = kd.run(tiny_run(train__epochs=2), progress=False)
+    assert here.trained and not again.trained and before(here) == before(again) == 0.0
+    monkeypatch.setattr(run_module, "RUNS_ASKED", {})       # a later execution: served by the cache
+    cached = kd.run(tiny_run(train__epochs=2), progress=False)
+    assert before(cached, cached) == cached.metrics["train_seconds"] > 0
+    cfg = tiny_run(train__epochs=3, model__dropout=0.2)
+    interrupt_after(cfg, 2, monkeypatch)
+    resumed = kd.run(cfg, progress=False)
+    history = resumed.metrics["history"]
+    assert resumed.trained and before(resumed) == pytest.approx(sum(h["seconds"] for h in history[:2]))
+    assert before(cached, resumed) == pytest.approx(before(cached) + before(resumed))
+    assert kd.budget_line(start, 3600, [cached]).endswith(": within it")
+    assert kd.budget_line(start, 300, [cached]).endswith(": over it by 5 min")
+    with pytest.raises(ValueError, match="budget_s"):
+        kd.budget_line(start, 0, [cached])
+
+
 def test_a_checkpoint_without_gradients_restarts_when_they_are_asked_for(mnist, tmp_path, monkeypatch):
     """Interrupted without the gradient hook, resumed with it: the epochs already run have no
     record, so the run starts afresh, and still ends with the uninterrupted run's weights."""
