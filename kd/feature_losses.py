@@ -384,9 +384,20 @@ class CRDMemory(nn.Module):
         neg = r + (r >= index.view(-1, 1)).long()   # skip the positive: uniform over N - 1 slots
         return torch.cat([index.view(-1, 1), neg], dim=1)
 
+    def scores(self, v: Tensor, memory: Tensor, idx: Tensor, full: bool | None = None) -> Tensor:
+        """(B, K + 1) dot products v_b . memory[idx_b]. The reference code gathers the slots,
+        a (B, K + 1, d) copy: 1 GB per view at K = 16,384 and B = 128, which makes the step
+        memory-bound on a CPU. Where the bank is not much larger than K + 1 (`full`, default
+        N <= 4 (K + 1)), v @ memory^T scores every slot at a few times the multiply-adds and the
+        needed columns are picked out of it: the same numbers, with a copy of N x d instead."""
+        if full is None:
+            full = self.n_data <= 4 * idx.shape[1]
+        if full:
+            return torch.gather(v @ memory.clone().T, 1, idx)   # a copy: update() writes in place
+        return (memory[idx] @ v.unsqueeze(-1)).squeeze(-1)
+
     def _view_loss(self, v: Tensor, memory: Tensor, idx: Tensor, view: int) -> Tensor:
-        weights = memory[idx]                                   # (B, K+1, d), a copy: no grad
-        logits = (weights @ v.unsqueeze(-1)).squeeze(-1) / self.tau
+        logits = self.scores(v, memory, idx) / self.tau
         if self.loss == "softmax":
             return F.cross_entropy(logits, torch.zeros_like(idx[:, 0]))
         with torch.no_grad():

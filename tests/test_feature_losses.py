@@ -383,6 +383,23 @@ def test_crd_nce_value_z_and_memory_update():
     assert torch.equal(mem.z, z)
 
 
+def test_crd_scores_of_the_whole_bank_equal_the_gathered_slots_with_their_gradients():
+    mem = fl.CRDMemory(n_data=30, dim=5, k=12)
+    index = torch.tensor([4, 29, 0])
+    idx = mem.sample_indices(index, torch.Generator().manual_seed(0))
+    grads = []
+    for full in (True, False):
+        v = F.normalize(torch.randn(3, 5, generator=torch.Generator().manual_seed(1)), dim=1).requires_grad_()
+        got = mem.scores(v, mem.memory_t, idx, full=full)
+        assert got.shape == (3, 13)
+        for b in range(3):
+            for j in range(13):
+                assert got[b, j].item() == pytest.approx((mem.memory_t[idx[b, j]] @ v[b]).item(), abs=1e-6)
+        (got * torch.arange(13.0)).sum().backward()
+        grads.append(v.grad)
+    assert torch.allclose(grads[0], grads[1], atol=1e-6)
+
+
 def test_crd_softmax_variant_is_infonce():
     n, d, tau = 8, 4, 0.5
     mem = fl.CRDMemory(n_data=n, dim=d, k=3, tau=tau, loss="softmax")
