@@ -55,6 +55,9 @@ class Entry:
     ours: str = "-"
     data: str = "-"
     stale: str = ""          # why the numbers may be out of date ("" when they are current)
+    part: str = ""           # "" for a whole claim; a part's name for a sub-claim
+    main: bool = False       # the main part of its claim (it decides, kd.verdicts rule 5)
+    regime: str = ""         # "short recipe" where the notebook's teacher or students are far below the paper's
 
 
 def _number(value: float | None, unit: str) -> str:
@@ -64,25 +67,77 @@ def _number(value: float | None, unit: str) -> str:
     return f"{text} {unit}".strip() if unit not in ("%", "") else f"{text}{unit}"
 
 
+def _df(df: float) -> str:
+    return f"{df:g}" if float(df).is_integer() else f"{df:.1f}"
+
+
+def effect_text(effect: dict) -> str:
+    """The deciding effect as the scoreboard prints it: the effect, ± its standard error, the
+    t critical value at its degrees of freedom and the threshold it had to clear, and n; for
+    an equivalence test the interval against the margin; for McNemar its p-value and the seed
+    floor; for an exact computation "no sampling noise"."""
+    unit = effect.get("unit", "")
+    u = f" {unit}" if unit and unit not in ("%",) else unit
+    mean = effect.get("mean")
+    test = effect.get("test", "")
+    if mean is None:
+        return "-"
+    if test == "count":
+        return f"{mean:g} of {effect['n']} {unit} ({effect.get('how', 'each by the kd.verdicts protocol')})"
+    if test.startswith("exact"):
+        note = test[test.index("(") + 1:-1] if "(" in test else "no sampling noise"
+        return f"{mean:.4g}{u} (exact: {note})"
+    if test.startswith("McNemar") or test.startswith("paired bootstrap"):
+        what = (f"p={effect['p_value']:.2g}" if effect.get("p_value") is not None
+                else f"CI [{effect['ci'][0]:+.3g}, {effect['ci'][1]:+.3g}]")
+        floor = (f"; seed floor {effect['threshold']:.3g} (t{_df(effect['df'])} = {effect['critical']:.2f})"
+                 if effect.get("threshold") is not None else "; no seed floor")
+        return (f"{mean:+.3g}{u} ({test.split(' (')[0]} {what}{floor}), {effect.get('models_per_arm', 1)} "
+                f"model(s) per arm, {effect['n']} images")
+    if effect.get("se") is None:
+        return f"{mean:+.3g}{u} (no se: one seed and no measured noise), n={effect.get('n')}"
+    n = f"n={effect['n']}" + (f" vs {effect['n_control']}" if effect.get("n_control") else "")
+    if effect.get("margin") is not None:
+        lo, hi = effect["interval"]
+        return (f"{mean:+.3g} ± {effect['se']:.2g}{u} (se, t{_df(effect['df'])} one-sided = {effect['critical']:.2f}; "
+                f"90% interval [{lo:+.3g}, {hi:+.3g}] vs margin ±{effect['margin']:g}), {n}")
+    return (f"{mean:+.3g} ± {effect['se']:.2g}{u} (se, t{_df(effect['df'])} = {effect['critical']:.2f} -> "
+            f"threshold {effect['threshold']:.2g}), {n}")
+
+
 def _headline(result: dict, claim: dict) -> tuple[str, str]:
-    """The paper's number and ours for a claim: its `headline` row (by quantity), else the
-    first row of its id that has a paper number."""
+    """The paper's number and ours for a claim: its deciding effect when it has one, else its
+    `headline` row (by quantity), else the first row of its id that has a paper number."""
+    if claim.get("effect"):
+        return _number(claim.get("paper"), claim["effect"].get("unit", "")), effect_text(claim["effect"])
+    paper = None
     rows = [r for r in result.get("rows", []) if r.get("id") == claim["id"]]
     wanted = claim.get("headline")
     chosen = next((r for r in rows if r.get("quantity") == wanted), None) if wanted else None
     chosen = chosen or next((r for r in rows if r.get("paper") is not None), None)
     if chosen is None:
-        return "-", "-"
+        return paper or "-", "-"
     ours = _number(chosen["ours"], chosen.get("unit", ""))
     if chosen.get("n", 1) > 1 and chosen.get("std") is not None:
-        ours += f" ± {chosen['std']:.2g} (n={chosen['n']})"
-    return _number(chosen.get("paper"), chosen.get("unit", "")), f"{ours} [{chosen['quantity']}]"
+        ours += f" (std {chosen['std']:.2g} over n={chosen['n']}, not a test)"
+    return paper or _number(chosen.get("paper"), chosen.get("unit", "")), f"{ours} [{chosen['quantity']}]"
+
+
+def _regime(result: dict, notebook: str) -> str:
+    regime = result.get("regime")
+    if not regime:
+        return ""
+    if not regime.get("short"):
+        return "paper-like"
+    worst = min((r for r in regime["rows"] if r.get("gap") is not None), key=lambda r: r["gap"])
+    return f"short recipe ({worst['what']} {worst['gap']:+.1f} points vs the paper)"
 
 
 def collect(profile: str = "cpu") -> list[Entry]:
-    """One entry per experiment, from the result files of `profile`."""
+    """Every experiment's whole claim, each followed by its parts (the main part first), from
+    the result files of `profile`; experiments not run yet as one entry each."""
     check_profile(profile)
-    found: dict[str, Entry] = {}
+    found: dict[str, list[Entry]] = {}
     # the published results, also while `make reproduce` stages this notebook's own writes
     for path in sorted((paths.root() / "results").glob(f"*/{profile}.json")):
         result = json.loads(path.read_text())
@@ -91,26 +146,57 @@ def collect(profile: str = "cpu") -> list[Entry]:
         if failed.exists():
             marker = json.loads(failed.read_text())
             stale = f"its last execution failed on {marker.get('when', '?')}: {marker.get('error', '')}"
+        notebook = result.get("notebook", path.parent.name)
+        regime = _regime(result, notebook)
+        by_id: dict[str, list[dict]] = {}
         for claim in result.get("claims", []):
-            source, text = next(((s, c) for i, s, c in EXPERIMENTS if i == claim["id"]), ("", claim["claim"]))
-            paper, ours = _headline(result, claim)
-            found[claim["id"]] = Entry(claim["id"], source, text, result.get("notebook", path.parent.name),
-                                       claim["verdict"], paper, ours, result.get("data", "-"), stale)
-    return [found.get(i, Entry(i, s, c)) for i, s, c in EXPERIMENTS]
+            by_id.setdefault(claim["id"], []).append(claim)
+        for id, claims in by_id.items():
+            source, text = next(((s, c) for i, s, c in EXPERIMENTS if i == id), ("", claims[-1]["claim"]))
+            wholes = [c for c in claims if not c.get("part")]
+            parts = sorted((c for c in claims if c.get("part")), key=lambda c: not c.get("main"))
+            whole = wholes[-1] if wholes else parts[0]
+
+            def entry(c: dict, part: str = "", main: bool = False, claim_text: str = text) -> Entry:
+                paper, ours = _headline(result, c)
+                return Entry(id, source, claim_text, notebook, c["verdict"], paper, ours,
+                             result.get("data", "-"), stale, part, main, regime)
+            found[id] = [entry(whole)] + [entry(c, c["part"], bool(c.get("main")), c["claim"])
+                                          for c in (parts if wholes else parts[1:])]
+    out = []
+    for i, s, c in EXPERIMENTS:
+        out += found.get(i, [Entry(i, s, c)])
+    return out
+
+
+LEGEND = ("*ours* is the effect that decided the verdict: the effect ± its **standard error** (se; never the "
+          "std over seeds), the Student's t critical value at the se's degrees of freedom (t4 = 2.78 at "
+          "4 df) and the threshold |effect| had to clear (t x se), and n seeds (kd.verdicts). "
+          "Sub-claims follow their claim, the main part (which decides) first. *regime*: \"short recipe\" "
+          "where the notebook's teacher or students are more than 5 points below the paper's; its regime "
+          "cell says what that can and cannot explain.")
 
 
 def markdown(entries: list[Entry], profile: str = "cpu") -> str:
-    """The entries as a Markdown table with a one-line tally."""
-    lines = ["| id | claim | notebook | paper | ours | verdict | data |", "| --- | --- | --- | ---: | --- | --- | --- |"]
+    """The entries as a Markdown table with a legend and a one-line tally of the whole claims."""
+    lines = ["| id | claim | notebook | paper | ours (deciding effect) | verdict | regime | data |",
+             "| --- | --- | --- | ---: | --- | --- | --- | --- |"]
     for e in entries:
-        verdict = f"**{e.verdict}**" + (" (stale: last run failed)" if e.stale else "") \
+        verdict = (f"**{e.verdict}**" if not e.part else e.verdict) + (" (stale: last run failed)" if e.stale else "") \
             if e.notebook else e.verdict
-        lines.append(f"| {e.id} | {e.claim} ({e.source}) | {e.notebook or '-'} | {e.paper} | {e.ours} | "
-                     f"{verdict} | {e.data} |")
+        if e.part:
+            ident, claim = f"{e.id} · {e.part}{' (main)' if e.main else ''}", f"↳ {e.claim}"
+        else:
+            ident, claim = e.id, f"{e.claim} ({e.source})"
+        regime = (f"[{e.regime}](notebooks/{e.notebook}.ipynb#Regime)" if e.regime.startswith("short")
+                  else e.regime or "-")
+        lines.append(f"| {ident} | {claim} | {e.notebook or '-'} | {e.paper} | {e.ours} | {verdict} | "
+                     f"{regime if not e.part else ''} | {e.data if not e.part else ''} |")
     order = ("held", "partly", "did not hold", "inconclusive", "not run yet")
-    counts = {v: sum(e.verdict == v for e in entries) for v in order}
+    wholes = [e for e in entries if not e.part]
+    counts = {v: sum(e.verdict == v for e in wholes) for v in order}
     summary = ", ".join(f"{n} {v}" for v, n in counts.items() if n)
-    return "\n".join(lines) + f"\n\nProfile `{profile}`, {len(entries)} experiments: {summary}."
+    return "\n".join(lines) + f"\n\n{LEGEND}\n\nProfile `{profile}`, {len(wholes)} experiments: {summary}."
 
 
 def update_readme(readme: Path | None = None, profile: str = "cpu") -> bool:
@@ -143,7 +229,7 @@ def figure(entries: list[Entry], title: str = ""):
     rows = list(dict.fromkeys(studies.values()))
     fig, ax = plt.subplots(figsize=(9, 3.2))
     column: dict[str, int] = {}
-    for e in entries:
+    for e in (e for e in entries if not e.part):
         row = rows.index(studies[e.id[0]])
         x = column.get(studies[e.id[0]], 0)
         column[studies[e.id[0]]] = x + 1

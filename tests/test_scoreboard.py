@@ -25,10 +25,32 @@ def test_collect_gives_one_entry_per_experiment_with_the_headline_row(results):
     assert list(entries) == [i for i, _, _ in scoreboard.EXPERIMENTS] and len(entries) == 23
     z1 = entries["Z1"]
     assert (z1.verdict, z1.notebook, z1.data, z1.paper) == ("partly", "10_demo", "mnist", "+0.67 points")
-    assert z1.ours.startswith("+0.297 points ± 0.095 (n=3)") and "[KD gain]" in z1.ours
+    assert z1.ours.startswith("+0.297 points (std 0.095 over n=3, not a test)") and "[KD gain]" in z1.ours
     assert entries["G1"].paper == "97.26%" and entries["G1"].ours.startswith("96.5%")   # first row with a paper number
     assert entries["S1"].verdict == "not run yet" and entries["S1"].notebook == ""
     assert scoreboard.collect("smoke")[0].verdict == "not run yet"
+
+
+def test_a_claim_with_parts_shows_the_deciding_effect_and_every_part_main_first(tmp_path, monkeypatch):
+    monkeypatch.setenv("KD_ROOT", str(tmp_path))
+    report = kd.Report("12_demo", "cpu", "cifar10-jpeg75")
+    noise = kd.Noise(0.5, 5, "AT alone")
+    accurate = report.judge("Z6", "less accurate", kd.compare([80.0, 80.2], [82.0, 82.1], direction=-1, noise=noise),
+                            part="accuracy")
+    robust = report.judge("Z6", "more robust", kd.compare([20.0, 20.1], [23.0, 23.3], noise=noise),
+                          part="robustness", main=True, paper=1.84)
+    report.combine("Z6", "more robust, slightly less accurate", [robust, accurate], main="robustness")
+    report.regime([("teacher", 47.0, 84.22), ("AT alone", 45.0, 84.22)])
+    report.save()
+    rows = [e for e in scoreboard.collect("cpu") if e.id == "Z6"]
+    assert [(e.part, e.main, e.verdict) for e in rows] == [("", False, "did not hold"), ("robustness", True, "did not hold"),
+                                                          ("accuracy", False, "held")]
+    assert rows[0].ours == "-3.1 ± 0.5 points (se, t4 = 2.78 -> threshold 1.4), n=2" and rows[0].paper == "+1.84 points"
+    assert rows[0].regime == "short recipe (AT alone -39.2 points vs the paper)"
+    table = scoreboard.markdown(rows)
+    assert "| Z6 · robustness (main) | ↳ more robust |" in table and "standard error" in table
+    assert "[short recipe (AT alone -39.2 points vs the paper)](notebooks/12_demo.ipynb#Regime)" in table
+    assert "1 experiments: 1 did not hold" in table
 
 
 def test_a_failed_last_execution_marks_the_result_stale(results):
