@@ -1,4 +1,6 @@
 """Command line: `python -m kd data ...` puts the datasets under data/;
+`python -m kd train --nb NN ...` trains a notebook's plan ahead (kd.cli);
+`python -m kd runs export|import ...` moves finished runs between machines (kd.cli);
 `python -m kd reproduce ...` executes the numbered notebooks with papermill;
 `python -m kd report` rewrites README.md's results table from results/."""
 from __future__ import annotations
@@ -49,7 +51,8 @@ def report_main(argv: list[str]) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    commands = {"data": data_main, "report": report_main}
+    from .cli import runs_main, train_main
+    commands = {"data": data_main, "report": report_main, "train": train_main, "runs": runs_main}
     try:
         from .reproduce import main as reproduce_main
         commands["reproduce"] = reproduce_main
@@ -58,7 +61,16 @@ def main(argv: list[str] | None = None) -> int:
     if not argv or argv[0] not in commands:
         print(f"usage: python -m kd {{{','.join(commands)}}} ...", file=sys.stderr)
         return 2
-    return commands[argv[0]](argv[1:])
+    try:
+        return commands[argv[0]](argv[1:])
+    except KeyboardInterrupt:
+        if argv[0] != "data":        # `reproduce` says itself what finished and how to resume
+            raise
+        from .paths import data_dir
+        print(f"python -m kd data: interrupted; the datasets under {data_dir()} may be incomplete. "
+              f"Run `make data` again: kd checks every file it reads, so a half-written one is "
+              f"refused, never trained on.", file=sys.stderr, flush=True)
+        return 130
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import numbers
 from dataclasses import MISSING, asdict, dataclass, field, fields, is_dataclass, replace
 from typing import Any
@@ -23,6 +24,12 @@ CACHE_VERSION = 1
 # init, and no other key changes. at 2, fitnet 2: AT's beta weighs the sum as the authors' code
 # does (was beta/2), FitNet's regressor ends in the teacher's ReLU (sarfraz issue, notebook 20).
 METHOD_REVISIONS = {"at": 2, "fitnet": 2}
+# seeds are 32-bit: every seed kd derives from one (seed * 1_000_003 + epoch for dropout,
+# seed * 100_003 + epoch for the batch order) then stays within torch's 64-bit seed range
+SEED_MAX = 2**32 - 1
+# the largest learning rate accepted: the studies use at most 1.0 (Adadelta's), SGD peaks at 0.4;
+# a rate above this only diverges, after the run's first files are written
+LR_MAX = 10.0
 
 
 def _allowed(name: str, value: Any, allowed: tuple) -> None:
@@ -42,6 +49,43 @@ def _coerce_floats(cfg: Any) -> None:
         value = getattr(cfg, f.name)
         if "float" in str(f.type) and isinstance(value, int) and not isinstance(value, bool):
             object.__setattr__(cfg, f.name, float(value))
+
+
+def _check_types(cfg: Any) -> None:
+    """Refuse a value of the wrong kind before a comparison fails on it with a TypeError: a
+    float field takes a finite real number (not a string, None, a bool, inf or NaN), a str
+    field a string, a bool field a bool, a tuple field a tuple or list; None only where the
+    field allows it. Whole numbers are _check_ints'."""
+    for f in fields(cfg):
+        kind, value = str(f.type), getattr(cfg, f.name)
+        base = kind.split(" |")[0]
+        if value is None:
+            _require(kind.endswith("| None") or base.startswith("int"),      # ints: _check_ints says
+                     f"{f.name}=None is not allowed; give a {base.split('[')[0]}")
+            continue
+        if base.startswith("tuple["):
+            _require(isinstance(value, (tuple, list)),
+                     f"{f.name}={value!r} must be a tuple of {base[6:].split(',')[0]}s, e.g. ({value!r},)")
+            if base.startswith("tuple[float"):
+                bad = [v for v in value if isinstance(v, bool) or not isinstance(v, numbers.Real)
+                       or not math.isfinite(v)]
+                _require(not bad, f"{f.name}={value!r} must hold finite numbers, not {bad[0]!r}" if bad else "")
+        elif base == "float":
+            _require(not isinstance(value, bool) and isinstance(value, numbers.Real) and math.isfinite(value),
+                     f"{f.name}={value!r} must be a finite number" +
+                     (f" (a {type(value).__name__} was given)" if not isinstance(value, numbers.Real) else ""))
+        elif base == "str":
+            _require(isinstance(value, str), f"{f.name}={value!r} must be a string (a {type(value).__name__} "
+                                             f"was given)")
+        elif base == "bool":
+            if type(value).__name__ == "bool_":          # numpy's
+                object.__setattr__(cfg, f.name, bool(value))
+            else:
+                _require(isinstance(value, bool), f"{f.name}={value!r} must be True or False")
+
+
+def _check_seed(name: str, seed: int) -> None:
+    _require(0 <= seed <= SEED_MAX, f"{name}={seed} must be in 0..{SEED_MAX} (2**32 - 1)")
 
 
 def _check_ints(cfg: Any) -> None:
@@ -89,12 +133,21 @@ class DataConfig:
     test_per_class: int | None = None
 
     def __post_init__(self) -> None:
+        _check_types(self)
         _check_ints(self)
         _coerce_floats(self)
         from .data import AUGMENTATIONS, DATASETS
         _allowed("dataset", self.name, DATASETS)
         if self.augment is not None:
-            _allowed("augment", self.augment, AUGMENTATIONS)
+            # crop_flip mirrors images: fine for CIFAR's objects, wrong for digits (so is its
+            # colour-jittered form, crop_flip_colour)
+            allowed = tuple(a for a in AUGMENTATIONS
+                            if not a.startswith("crop_flip") or not self.name.startswith("mnist"))
+            _require(self.augment in allowed,
+                     f"augment={self.augment!r} is not allowed for dataset {self.name!r}; allowed: "
+                     f"{', '.join(allowed)}" + (" (crop_flip mirrors images: CIFAR's augmentation, wrong for digits)"
+                                                if self.augment.startswith("crop_flip") else ""))
+        _check_seed("seed", self.seed)
         object.__setattr__(self, "leave_out", tuple(sorted(self.leave_out)))
         _require(self.holdout >= 0, f"holdout={self.holdout} must be >= 0")
         _require(self.per_class is None or self.per_class >= 1,
@@ -129,6 +182,7 @@ class ModelConfig:
     patch_size: int | None = None
 
     def __post_init__(self) -> None:
+        _check_types(self)
         _check_ints(self)
         _coerce_floats(self)
         from .models import MODELS
@@ -174,6 +228,7 @@ class MethodConfig:
     bss_steps: int = 10
 
     def __post_init__(self) -> None:
+        _check_types(self)
         _check_ints(self)
         _coerce_floats(self)
         from .methods import METHODS
@@ -204,7 +259,10 @@ class MethodConfig:
 class TrainConfig:
     """Optimisation. `milestones` are epochs at which a step schedule multiplies the rate by
     `gamma`; `exp` multiplies it by `gamma` every epoch. `precision` "auto" is bf16 autocast
-    on CUDA and on a CPU with native bf16, float32 elsewhere (kd.train.resolve_precision)."""
+    on CUDA and on a CPU with native bf16, float32 elsewhere (kd.train.resolve_precision).
+    `schedule_epochs` (None: `epochs`) is the length of the schedule the run follows: a run
+    with epochs < schedule_epochs is that longer run stopped after `epochs` epochs, the same
+    weights as its first `epochs` epochs (Cho & Hariharan 2019's early-stopped teacher)."""
     epochs: int = 1
     batch_size: int = 128
     optimizer: str = "sgd"
@@ -217,27 +275,45 @@ class TrainConfig:
     gamma: float = 0.1
     precision: str = "auto"
     compile: bool = False
+    schedule_epochs: int | None = None
 
     def __post_init__(self) -> None:
+        _check_types(self)
         _check_ints(self)
         _coerce_floats(self)
         _require(self.epochs >= 1, f"epochs={self.epochs} must be >= 1")
+        _require(self.schedule_epochs is None or self.schedule_epochs >= self.epochs,
+                 f"schedule_epochs={self.schedule_epochs} must be >= epochs={self.epochs} (a run stops "
+                 f"early within its schedule) or None")
+        if self.schedule_epochs == self.epochs:     # not stopped early: one config, one cache key
+            object.__setattr__(self, "schedule_epochs", None)
         _require(self.batch_size >= 1, f"batch_size={self.batch_size} must be >= 1")
         _allowed("optimizer", self.optimizer, OPTIMIZERS)
         _allowed("schedule", self.schedule, SCHEDULES)
         _allowed("precision", self.precision, PRECISIONS)
-        _require(self.lr > 0, f"lr={self.lr} must be > 0")
+        _require(0 < self.lr <= LR_MAX, f"lr={self.lr} must be > 0 and <= {LR_MAX:g} (kd's bound: "
+                                        f"the studies use at most 1.0)")
         _require(0.0 <= self.momentum < 1.0, f"momentum={self.momentum} must be in [0, 1)")
         _require(self.weight_decay >= 0, f"weight_decay={self.weight_decay} must be >= 0")
         _require(self.gamma > 0, f"gamma={self.gamma} must be > 0")
         object.__setattr__(self, "milestones", tuple(self.milestones))
+        # a milestone m lowers the rate after epoch m: below 1 it would from the start, at
+        # `epochs` or later never (a run stopped early keeps its schedule's later milestones)
+        length = self.schedule_epochs or self.epochs
+        _require(all(1 <= m < length for m in self.milestones),
+                 f"milestones={self.milestones} must be epochs in 1..{length - 1} (epochs={self.epochs}"
+                 + (f", schedule_epochs={self.schedule_epochs}" if self.schedule_epochs else "") + ")")
 
 
 @dataclass(frozen=True)
 class RunConfig:
     """Everything that determines a trained model: data, network, method, optimisation,
     seed, for methods that distil from one the teacher's own RunConfig, and for the second
-    stage of a two-stage method (FitNet) the stage-1 RunConfig whose weights start this one."""
+    stage of a two-stage method (FitNet) the stage-1 RunConfig whose weights start this one.
+    `teacher_seeds` makes the teacher an ensemble (Stanton et al. 2021's deep-ensemble
+    teachers): its members are `teacher` trained at each of these seeds (the first is
+    teacher.seed), their predictive probabilities averaged (kd.fidelity.Ensemble); () is the
+    one teacher. Only methods that read the teacher's logits alone take an ensemble."""
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     method: MethodConfig = field(default_factory=MethodConfig)
@@ -245,11 +321,26 @@ class RunConfig:
     seed: int = 0
     teacher: "RunConfig | None" = None
     init: "RunConfig | None" = None
+    teacher_seeds: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
+        for name, kind in (("data", DataConfig), ("model", ModelConfig), ("method", MethodConfig),
+                           ("train", TrainConfig)):
+            value = getattr(self, name)
+            _require(isinstance(value, kind), f"{name}={value!r} must be a kd.{kind.__name__}, e.g. "
+                                              f"kd.{kind.__name__}({value!r})" if isinstance(value, str)
+                     else f"{name}={value!r} must be a kd.{kind.__name__}")
+        for name in ("teacher", "init"):
+            value = getattr(self, name)
+            _require(value is None or isinstance(value, RunConfig),
+                     f"{name}={value!r} must be a kd.RunConfig or None")
         _check_ints(self)
+        _check_seed("seed", self.seed)
         from .methods import METHODS
         needs = METHODS[self.method.name].uses_teacher
+        _require(self.method.name != "eskd" or self.method.stop_epoch <= self.train.epochs,
+                 f"stop_epoch={self.method.stop_epoch} is after the last of epochs={self.train.epochs}: "
+                 f"ESKD would never stop distilling")
         _require(not getattr(METHODS[self.method.name], "same_architecture", False)
                  or self.teacher is None or self.teacher.model == self.model,
                  f"method={self.method.name!r} distils from the student's own architecture: "
@@ -260,6 +351,18 @@ class RunConfig:
                  f"method={self.method.name!r} distils from a teacher: give teacher=RunConfig(...)")
         _require(needs or self.teacher is None,
                  f"method={self.method.name!r} uses no teacher, but teacher= was given")
+        object.__setattr__(self, "teacher_seeds", tuple(self.teacher_seeds))
+        if self.teacher_seeds:
+            for s in self.teacher_seeds:
+                _check_seed("teacher_seeds", s)
+            _require(self.teacher is not None and len(set(self.teacher_seeds)) == len(self.teacher_seeds) >= 2
+                     and self.teacher_seeds[0] == self.teacher.seed,
+                     f"teacher_seeds={self.teacher_seeds} must be two or more distinct seeds of an ensemble "
+                     f"teacher, the first of them teacher.seed"
+                     + (f" ({self.teacher.seed})" if self.teacher is not None else " (give teacher=)"))
+            _require(METHODS[self.method.name].teacher_logits_only,
+                     f"method={self.method.name!r} reads more of its teacher than its logits: an ensemble "
+                     f"teacher (teacher_seeds) is for methods that do not (hinton, eskd, ...)")
         from .domains import PARTS      # a teacher of several domains may teach on one of them
         _require(self.teacher is None or self.teacher.data.name == self.data.name
                  or self.data.name in PARTS.get(self.teacher.data.name, ()),
@@ -268,6 +371,13 @@ class RunConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def parents(self) -> list["RunConfig"]:
+        """The runs this one is built on, each trained before it: its teacher (every member of
+        an ensemble teacher, `teacher_seeds`) and its first stage (`init`)."""
+        out = [] if self.teacher is None else [self.teacher] + [self.teacher.with_(seed=s)
+                                                               for s in self.teacher_seeds[1:]]
+        return out + ([] if self.init is None else [self.init])
 
     def key(self) -> str:
         """Cache key: hash of the full config, the concrete data source and kd's cache version.
@@ -326,10 +436,22 @@ def _methods(cfg: RunConfig) -> set[str]:
 
 
 def from_dict(d: dict) -> RunConfig:
-    """Inverse of RunConfig.to_dict (lists back to tuples)."""
-    def tup(section: dict) -> dict:
-        return {k: tuple(v) if isinstance(v, list) else v for k, v in section.items()}
-    return RunConfig(data=DataConfig(**tup(d["data"])), model=ModelConfig(**tup(d["model"])),
-                     method=MethodConfig(**tup(d["method"])), train=TrainConfig(**tup(d["train"])),
-                     seed=d["seed"], teacher=from_dict(d["teacher"]) if d.get("teacher") else None,
-                     init=from_dict(d["init"]) if d.get("init") else None)
+    """Inverse of RunConfig.to_dict (lists back to tuples). A section left out takes its
+    defaults, a field left out its default; an unknown field raises a ValueError naming it."""
+    _require(isinstance(d, dict), f"from_dict needs a dict of RunConfig fields, not a {type(d).__name__}")
+    sections = {"data": DataConfig, "model": ModelConfig, "method": MethodConfig, "train": TrainConfig}
+    unknown = sorted(set(d) - set(sections) - {"seed", "teacher", "init", "teacher_seeds"})
+    _require(not unknown, f"from_dict: unknown field(s) {unknown}; RunConfig's fields: "
+                          f"{[f.name for f in fields(RunConfig)]}")
+
+    def section(name: str) -> Any:
+        kind, given = sections[name], d.get(name, {})
+        _require(isinstance(given, dict), f"from_dict: {name}={given!r} must be a dict of {kind.__name__} fields")
+        known = {f.name for f in fields(kind)}
+        extra = sorted(set(given) - known)
+        _require(not extra, f"from_dict: {name} has unknown field(s) {extra}; fields: {sorted(known)}")
+        return kind(**{k: tuple(v) if isinstance(v, list) else v for k, v in given.items()})
+    return RunConfig(**{name: section(name) for name in sections}, seed=d.get("seed", 0),
+                     teacher=from_dict(d["teacher"]) if d.get("teacher") else None,
+                     init=from_dict(d["init"]) if d.get("init") else None,
+                     teacher_seeds=tuple(d.get("teacher_seeds", ())))

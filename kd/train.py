@@ -30,6 +30,29 @@ def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+def check_device(device: torch.device | str | None) -> torch.device:
+    """`device` as a torch.device kd can train on here (None: `default_device()`), else a
+    ValueError naming `device` and the allowed ones: "cpu", "cuda" / "cuda:<n>" when that GPU
+    is present, "mps" when present. "meta" and the like hold no data to train on."""
+    if device is None:
+        return default_device()
+    gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    mps = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
+    allowed = ", ".join(["cpu"] + (["cuda"] + [f"cuda:{i}" for i in range(gpus)] if gpus else [])
+                        + (["mps"] if mps else []))
+    try:
+        d = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise ValueError(f"device={device!r} is not a device; allowed here: {allowed}") from None
+    if d.type == "cuda" and not gpus:
+        raise ValueError(f"device={device!r}: no CUDA GPU is available here; allowed here: {allowed}")
+    if d.type == "cuda" and d.index is not None and d.index >= gpus:
+        raise ValueError(f"device={device!r}: this machine has {gpus} GPU(s); allowed here: {allowed}")
+    if d.type not in ("cpu", "cuda") and not (d.type == "mps" and mps):
+        raise ValueError(f"device={device!r} is not a device kd trains on; allowed here: {allowed}")
+    return d
+
+
 def native_bf16(device: torch.device) -> bool:
     """Whether the device computes bf16 natively: CUDA, or a CPU with AVX512-BF16 or AMX."""
     device = torch.device(device)
@@ -65,9 +88,10 @@ def make_optimizer(params, cfg: TrainConfig) -> torch.optim.Optimizer:
 
 
 def lr_factor(cfg: TrainConfig, step: int, steps_per_epoch: int) -> float:
-    """Multiplier of the base learning rate at a (global) optimiser step."""
+    """Multiplier of the base learning rate at a (global) optimiser step. A run stopped early
+    (cfg.schedule_epochs > cfg.epochs) follows the longer schedule's rates."""
     epoch = step / steps_per_epoch
-    progress = step / (cfg.epochs * steps_per_epoch)
+    progress = step / ((cfg.schedule_epochs or cfg.epochs) * steps_per_epoch)
     if cfg.schedule == "step":
         return cfg.gamma ** sum(epoch >= m for m in cfg.milestones)
     if cfg.schedule == "exp":
@@ -175,7 +199,8 @@ def fit(distiller: Distiller, train_loader: DeviceLoader, test_loader: DeviceLoa
                          for k, v in named.items()},
                       "train_acc": 100.0 * correct.item() / len(train_loader.labels),
                       "lr": optimizer.param_groups[0]["lr"], "seconds": seconds,
-                      **(on_step.end_epoch(epoch) if on_step is not None else {})}
+                      **(on_step.end_epoch(epoch) if on_step is not None else {}),
+                      **distiller.epoch_record()}
             if test_loader is not None:
                 record["test_acc"] = accuracy(distiller.student, test_loader, precision)
             history.append(record)
