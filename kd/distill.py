@@ -112,6 +112,34 @@ class Distiller(nn.Module):
         logits = self.student(batch.images)
         return logits, {"ce": losses.cross_entropy(logits, batch.labels)}
 
+    @torch.compiler.disable
+    @torch.no_grad()
+    def track_fidelity(self, student_logits: torch.Tensor, teacher_logits: torch.Tensor) -> None:
+        """Add a training batch to the epoch's fidelity sums, as Stanton et al.'s gnosis logs
+        them while it distils (`distillation_epoch`: train_ts_agree, train_ts_kl): top-1
+        agreement and KL(p_t || p_s) at T = 1 between the student's training-mode logits and
+        the teacher's, on the batch as augmented. The sums stay on the device; the weights and
+        the losses are untouched. kd.fidelity measures the same in eval mode afterwards."""
+        s, t = student_logits.detach().float(), teacher_logits.detach().float()
+        log_t = torch.log_softmax(t, dim=1)
+        kl = (log_t.exp() * (log_t - torch.log_softmax(s, dim=1))).sum(1).sum()
+        agree = (s.argmax(1) == t.argmax(1)).sum()
+        if getattr(self, "_fidelity_sums", None) is None:
+            self._fidelity_sums = [agree.new_zeros((), dtype=torch.float64), kl.new_zeros((), dtype=torch.float64), 0]
+        sums = self._fidelity_sums
+        sums[0] += agree
+        sums[1] += kl
+        sums[2] += len(s)
+
+    def epoch_record(self) -> dict[str, float]:
+        """Entries the trainer adds to the epoch's history record, then a fresh start:
+        "train_agree" (% top-1 agreement with the teacher on the epoch's training batches) and
+        "train_kl" (mean KL(p_t || p_s) at T = 1, nats) when `track_fidelity` saw batches."""
+        sums, self._fidelity_sums = getattr(self, "_fidelity_sums", None), None
+        if not sums or not sums[2]:
+            return {}
+        return {"train_agree": 100.0 * sums[0].item() / sums[2], "train_kl": sums[1].item() / sums[2]}
+
 
 class HintonKD(Distiller):
     """(1 - alpha) * CE(y, s) + alpha * T^2 * KL(p_t^T || p_s^T)  (Hinton et al. 2015;
@@ -123,9 +151,11 @@ class HintonKD(Distiller):
     def forward_train(self, batch: Batch, epoch: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         alpha, T = self.method.alpha, self.method.T
         logits = self.student(batch.images)
+        teacher_logits = self.teacher_logits(batch)
+        self.track_fidelity(logits, teacher_logits)
         return logits, {
             "ce": (1 - alpha) * losses.cross_entropy(logits, batch.labels),
-            "kd": alpha * losses.hinton_kd(logits, self.teacher_logits(batch), T),
+            "kd": alpha * losses.hinton_kd(logits, teacher_logits, T),
         }
 
 

@@ -120,6 +120,9 @@ def epoch_seconds(cfg, steps: int = 20, rounds: int = 3, device: torch.device | 
     batches = -(-len(train) // cfg.train.batch_size)
     timed = train.subset(torch.arange(min(len(train), steps * cfg.train.batch_size)))
     teacher = _build_student(cfg.teacher, train) if cfg.teacher is not None else None
+    if cfg.teacher_seeds:       # an ensemble teacher runs every member
+        from .fidelity import Ensemble
+        teacher = Ensemble([_build_student(cfg.teacher, train, k) for k in range(len(cfg.teacher_seeds))])
     distiller = METHODS[cfg.method.name](_build_student(cfg, train), teacher, cfg.method,
                                          _context(cfg, train))
     loader = DeviceLoader(timed, cfg.train.batch_size, device, shuffle=True,

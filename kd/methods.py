@@ -458,15 +458,20 @@ class HintKD(FeatureDistiller):
     `block_weights` weighs the paired stages (default: the last one only; for `mnist_net` that
     is the 64-channel conv); `weight` is beta (default 100, RepDistiller's script; Ojha's
     MNIST setting is 2). Unlike `fitnet` (FitNet's stage 1: no label loss, sum-over-elements
-    hint, a second stage of KD), the label loss and the hint are minimised together."""
+    hint, a second stage of KD), the label loss and the hint are minimised together.
+
+    One entry more in `block_weights` than there are paired stages weighs the logits: the
+    student's logits regress the teacher's by the same element-mean MSE, without a regressor
+    (Ojha et al. 2023, sec. 4.3 and Figure 4d: Hint at every layer up to the logits, F7)."""
 
     def __init__(self, student, teacher=None, method=None, context: Context | None = None):
         super().__init__(student, teacher, method, context)
         s_stages, t_stages = _paired(context.features(student).stages, context.features(teacher).stages)
         self.block_weights = tuple(method.block_weights or (0.0,) * (len(s_stages) - 1) + (1.0,))
-        if len(self.block_weights) != len(s_stages):
+        if len(self.block_weights) not in (len(s_stages), len(s_stages) + 1):
             raise ValueError(f"block_weights={self.block_weights} has {len(self.block_weights)} "
-                             f"entries for {len(s_stages)} paired stages")
+                             f"entries for {len(s_stages)} paired stages (one more weighs the logits)")
+        self.logit_weight = self.block_weights[len(s_stages)] if len(self.block_weights) > len(s_stages) else 0.0
         self.regressors = nn.ModuleList(ConvRegressor(a.shape, b.shape) if w else nn.Identity()
                                         for w, a, b in zip(self.block_weights, s_stages, t_stages))
 
@@ -474,6 +479,8 @@ class HintKD(FeatureDistiller):
         fs, ft = _paired(s.stages, t.stages)
         hint = sum(w * nn.functional.mse_loss(r(a).float(), b.detach().float())
                    for w, r, a, b in zip(self.block_weights, self.regressors, fs, ft) if w)
+        if self.logit_weight:
+            hint = hint + self.logit_weight * nn.functional.mse_loss(s.logits.float(), t.logits.detach().float())
         return {"hint": _weight(self.method, 100.0) * hint}
 
 

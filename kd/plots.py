@@ -9,14 +9,14 @@ from .train import lr_factor
 
 def lr_curves(ax, schedules: dict[str, TrainConfig]) -> None:
     """Learning rate against the fraction of training, one line per schedule (step
-    schedules drawn exactly, at 200 points per epoch)."""
+    schedules drawn exactly, at 200 points per epoch; a linear axis, since schedules that
+    decay to zero reach it)."""
     for label, cfg in schedules.items():
         steps = 200 * cfg.epochs
         x = np.arange(steps) / steps
         ax.plot(x, [cfg.lr * lr_factor(cfg, s, 200) for s in range(steps)], label=f"{label} ({cfg.epochs} epochs)")
     ax.set_xlabel("fraction of training")
     ax.set_ylabel("learning rate")
-    ax.set_yscale("log")
     ax.legend(fontsize=8)
 
 
