@@ -1,5 +1,6 @@
-# kd: `make reproduce` executes every numbered notebook; `make test` runs the unit tests,
-# nbval and a papermill smoke run. Each target sets itself up (idempotently).
+# kd: `make reproduce` trains each numbered notebook's plan and executes it; `make test` runs the
+# unit tests, one papermill execution of every notebook under smoke, the paper plans' dry run
+# and the smoke benchmark. Each target sets itself up (idempotently).
 #   make reproduce [PROFILE=smoke|cpu|paper] [NB=10]      make test      make data
 #   make bench (kd's trainer beside the conventional loop; benchmarks/results.json)
 #   make bench-parts (where the time of one MNIST KD step goes, part by part)
@@ -13,7 +14,7 @@ REPO_URL    ?= https://github.com/kd-reproductions/kd
 KERNEL      := kd
 export REPO_URL
 
-.PHONY: all env data reproduce test unit nbval smoke bench bench-parts bench-smoke clean
+.PHONY: all env data reproduce test unit nbval smoke dryrun bench bench-parts bench-smoke clean
 
 all: test
 
@@ -37,11 +38,17 @@ reproduce: env data
 unit: env data
 	$(PY) -m pytest tests
 
+# nbval over the notebooks under smoke (not part of `make test`: its smoke run executes every
+# notebook once, through the same papermill path as `make reproduce`)
 nbval: env data
 	KD_PROFILE=smoke $(PY) -m pytest -p no:cacheprovider --nbval-lax --nbval-kernel-name $(KERNEL) notebooks
 
 smoke: env data
 	$(PY) -m kd reproduce --profile smoke
+
+# every notebook's paper plan checked (each distinct combination built and stepped twice) and projected
+dryrun: env
+	$(PY) -m kd train --profile paper --dry-run --nb $$($(PY) -c "from kd import studies; print(','.join(studies.notebook_numbers()))")
 
 # the full benchmark takes about 10 minutes on 2 cores; CI runs the seconds-long smoke mode
 bench: env data
@@ -53,7 +60,7 @@ bench-parts: env data
 bench-smoke: env data
 	$(PY) benchmarks/bench.py --smoke
 
-test: unit nbval smoke bench-smoke
+test: unit smoke dryrun bench-smoke
 
 clean:
 	rm -rf build runs .pytest_cache

@@ -13,6 +13,10 @@ the same distiller's forward and backward on batches staged beforehand.
 
     python benchmarks/bench.py [--smoke] [--no-accuracy] [--out benchmarks/results.json]
 
+Side by side (the runs issue): four ResNet-8 runs of notebook 20's recipe, 2 epochs each,
+trained by kd.run_many with one worker of every core's threads, then with one one-thread
+worker per core (local Ray), in the same invocation: aggregate training images per second.
+
 `--smoke` (what CI runs) takes seconds: two timed steps per loop on tiny subsets, no
 float32 column and no accuracy runs; it writes benchmarks/results-smoke.json.
 
@@ -281,6 +285,40 @@ def within_noise(arms: dict[str, list[float]]) -> dict[str, bool]:
 
 # ------------------------------------------------------------------------------- main
 
+def side_by_side(epochs: int, per_class: int | None, runs: int = 4) -> dict:
+    """Notebook 20's baseline recipe (ResNet-8, kd.recipes' cpu schedule at `epochs` epochs),
+    `runs` seeds, trained by kd.run_many twice in this process, each time into an empty run
+    cache: one worker with every core's threads, then one one-thread worker per core (a local Ray
+    instance, its start included in the time). Aggregate training images per second of each."""
+    import tempfile
+    from kd import recipes
+    from kd.studies import sarfraz
+    base = sarfraz.sarfraz_arm("ce", "resnet8", "cpu").with_(train=recipes.schedule("cpu", epochs))
+    if per_class is not None:
+        base = base.with_(data=dataclasses.replace(base.data, per_class=per_class, test_per_class=per_class))
+    configs = [base.with_(seed=s) for s in range(runs)]
+    images = runs * epochs * len(kd.split(base.data)[0])
+    cores, threads, old = os.cpu_count() or 1, torch.get_num_threads(), os.environ.get("KD_RUNS")
+    out = {"runs": runs, "epochs": epochs, "images": images, "cores": cores}
+    try:
+        for label, workers in ((f"1 worker x {cores} threads", 1), (f"{cores} workers x 1 thread", cores)):
+            with tempfile.TemporaryDirectory() as folder:
+                os.environ["KD_RUNS"] = folder
+                torch.set_num_threads(cores)
+                start = time.perf_counter()
+                kd.run_many(configs, workers=workers, progress=False)
+                out[label] = images / (time.perf_counter() - start)
+    finally:
+        torch.set_num_threads(threads)
+        if old is None:
+            os.environ.pop("KD_RUNS", None)
+        else:
+            os.environ["KD_RUNS"] = old
+    labels = [k for k in out if "worker" in k]
+    out["ratio"] = out[labels[1]] / out[labels[0]]
+    return out
+
+
 def machine() -> dict:
     device = default_device()
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
@@ -351,6 +389,14 @@ def main(argv: list[str] | None = None) -> int:
     print(f"matrix-multiply peak, the higher of before and after: {peak / 1e9:.1f} GFLOP/s; "
           "kd's MFU: " + ", ".join(f"{100 * r['kd_mfu']:.1f}%" for r in rows))
 
+    parallel = None
+    if not args.cases or "side by side" in args.cases.lower():
+        parallel = side_by_side(epochs=1 if args.smoke else 2, per_class=20 if args.smoke else None,
+                                runs=2 if args.smoke else 4)
+        labels = [k for k in parallel if "worker" in k]
+        print(f"  side by side: {parallel['runs']} ResNet-8 runs of notebook 20's recipe, {parallel['epochs']} epochs each: "
+              + ", ".join(f"{k} {parallel[k]:.0f} img/s" for k in labels) + f" -> x{parallel['ratio']:.2f}", flush=True)
+
     accuracy = [] if args.smoke or args.no_accuracy else accuracy_parity(list(range(args.seeds)))
     for a in accuracy:
         print(f"accuracy, {a['run']} (seeds {a['seeds']}; kd auto = {a['auto_precision']}):")
@@ -363,7 +409,7 @@ def main(argv: list[str] | None = None) -> int:
 
     result = {"machine": info, "batch": BATCH, "timed_steps": steps, "warmup_steps": warmup,
               "matmul_peak_gflops": peak / 1e9, "precision": precision, "smoke": args.smoke,
-              "cases": rows, "accuracy": accuracy}
+              "cases": rows, "side_by_side": parallel, "accuracy": accuracy}
     out.parent.mkdir(parents=True, exist_ok=True)
     save_json(out, result)
     print(f"wrote {os.path.relpath(out)}")

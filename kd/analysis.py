@@ -14,6 +14,10 @@ from typing import NamedTuple
 
 import numpy as np
 import torch
+from torch import Tensor
+
+from . import attacks
+from .runner import measured, split
 
 
 def split_accuracy(logits: torch.Tensor, labels: torch.Tensor, omitted: int) -> tuple[float, float]:
@@ -132,3 +136,23 @@ def boundary_similarity(pred_a: torch.Tensor, pred_b: torch.Tensor) -> torch.Ten
     if pred_a.shape != pred_b.shape:
         raise ValueError(f"predictions of shape {tuple(pred_a.shape)} and {tuple(pred_b.shape)} differ")
     return (pred_a == pred_b).flatten(1).float().mean(1)
+
+
+def robustness(result, images: Tensor, labels: Tensor, setting: str = "official",
+               eps: float = 8 / 255, seed: int = 0) -> dict:
+    """AutoAttack of a trained run (`kd.run`'s Result) on fixed test images, cached with the
+    run (`kd.runner.measured`): {"clean": per-image correctness, "robust": per-image
+    robustness, "describe": what ran on how many images}. `images` are uint8 (N, C, H, W) or
+    [0, 1] floats; the run's normalisation goes inside a `Normalized` wrapper."""
+    x = images.float() / 255 if images.dtype == torch.uint8 else images.float()
+    train, _ = split(result.config.data)
+    params = {"attack": "autoattack", "setting": setting, "eps": eps, "seed": seed,
+              "images": len(x), "first": x[:1].sum().item(), "sum": x.sum().item(),
+              "labels": labels.tolist()}
+
+    def compute() -> dict:
+        model = attacks.Normalized(result.model, train.mean, train.std).to(x.device)
+        r = attacks.autoattack(model, x, labels, eps=eps, setting=setting, seed=seed)
+        return {"clean": r.clean.tolist(), "robust": r.robust.tolist(), "describe": r.describe()}
+
+    return measured(result, "autoattack", params, compute)

@@ -528,24 +528,3 @@ def apgd_attack(model: nn.Module, x: Tensor, labels: Tensor, eps: float = 8 / 25
     with _library_scope(model):
         step = _resolved(AttackStep(name, params), _num_classes(model, x))
         return _run_step(model, _torchattack(model, step, eps, seed), x, labels, eps, batch_size)
-
-
-def robustness(result, images: Tensor, labels: Tensor, setting: str = "official",
-               eps: float = 8 / 255, seed: int = 0) -> dict:
-    """AutoAttack of a trained run (`kd.run`'s Result) on fixed test images, cached with the
-    run (`kd.runner.measured`): {"clean": per-image correctness, "robust": per-image
-    robustness, "describe": what ran on how many images}. `images` are uint8 (N, C, H, W) or
-    [0, 1] floats; the run's normalisation goes inside a `Normalized` wrapper."""
-    from .runner import measured, split
-    x = images.float() / 255 if images.dtype == torch.uint8 else images.float()
-    train, _ = split(result.config.data)
-    params = {"attack": "autoattack", "setting": setting, "eps": eps, "seed": seed,
-              "images": len(x), "first": x[:1].sum().item(), "sum": x.sum().item(),
-              "labels": labels.tolist()}
-
-    def compute() -> dict:
-        model = Normalized(result.model, train.mean, train.std).to(x.device)
-        r = autoattack(model, x, labels, eps=eps, setting=setting, seed=seed)
-        return {"clean": r.clean.tolist(), "robust": r.robust.tolist(), "describe": r.describe()}
-
-    return measured(result, "autoattack", params, compute)

@@ -25,11 +25,18 @@ from . import paths
 from .checksums import DatasetCorrupt, verify_arrays, verify_file
 
 DATASETS = ("mnist", "cifar10", "cifar100", "cifar100-synthetic",
-            "mnist-orig", "mnist-color", "mnist-m", "mnist-3domains")     # the last four: kd.domains
+            "mnist-orig", "mnist-color", "mnist-m", "mnist-3domains",     # these four: kd.domains
+            "mnist-groups-dt", "mnist-groups-ds")     # these two: kd.groups (Ojha 5.2, notebook 55)
 # "crop_flip": random 32x32 crop of the 4-pixel reflect-padded image and horizontal flip (CIFAR);
 # "jitter": a random shift of up to 2 pixels each way, zero-filled, no flip (Hinton et al.
-# 2015's MNIST teacher)
-AUGMENTATIONS = ("none", "crop_flip", "jitter")
+# 2015's MNIST teacher); "crop_flip_colour": crop_flip, then colour jitter drawn per image,
+# torchvision's ColorJitter(0.4, 0.4, 0.4, 0.2) (Ojha et al. 2023 sec. 4.3's colour-invariant teacher);
+# "crop_flip_mixup": crop_flip, then mixup of the inputs alone (Zhang et al. 2018), one
+# lam ~ Beta(1, 1) per batch and a random partner for every image, as Stanton et al. 2021's
+# distillation loader mixes (gnosis `mixup_data`, `distill_loader.mixup_alpha=1`): the teacher
+# and the student both see the mixed images, the labels are left as they were
+AUGMENTATIONS = ("none", "crop_flip", "jitter", "crop_flip_colour", "crop_flip_mixup")
+COLOUR_JITTER = (0.4, 0.4, 0.4, 0.2)      # brightness, contrast, saturation, hue of "crop_flip_colour"
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer",
                    "dog", "frog", "horse", "ship", "truck")
 MEAN_STD = {
@@ -38,7 +45,8 @@ MEAN_STD = {
     "cifar100": ((0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)),
     # Ojha's MNIST domains: MNIST's statistics on every channel, one input space for all four
     **{name: ((0.1307,) * 3, (0.3081,) * 3)
-       for name in ("mnist-orig", "mnist-color", "mnist-m", "mnist-3domains")},
+       for name in ("mnist-orig", "mnist-color", "mnist-m", "mnist-3domains",
+                    "mnist-groups-dt", "mnist-groups-ds")},
 }
 
 
@@ -157,26 +165,32 @@ def _cifar100_synthetic(split: str) -> tuple[np.ndarray, np.ndarray]:
     return images.numpy(), labels.numpy()
 
 
-def _domain(name: str):
-    """The reader of one of Ojha's MNIST domains (built from MNIST and CIFAR-10, kd.domains)."""
-    def read(split: str) -> tuple[np.ndarray, np.ndarray]:
-        from .domains import build
-        return build(name, split)
-    return read
-
-
 _READERS = {"mnist": _mnist, "cifar10": _cifar10, "cifar100": _cifar100,
-            "cifar100-synthetic": _cifar100_synthetic,
-            **{name: _domain(name) for name in ("mnist-orig", "mnist-color", "mnist-m", "mnist-3domains")}}
+            "cifar100-synthetic": _cifar100_synthetic}
+_NUM_CLASSES: dict[str, int] = {}      # datasets registered with another number of classes
+
+
+def register_reader(name: str, read, num_classes: int | None = None) -> None:
+    """Make `load(name, split)` read with `read(split) -> (images, labels)`: how datasets
+    built above this module (Ojha's MNIST domains, kd.domains; notebook 55's groups, kd.groups)
+    join the registry without kd.data importing them. `num_classes`: its number of classes
+    when not 10 (kd.groups' parity label: 2)."""
+    if name not in DATASETS:
+        raise ValueError(f"dataset={name!r} is not in kd.data.DATASETS; add it there first")
+    _READERS[name] = read
+    if num_classes is not None:       # else 10 (100 for cifar100*)
+        _NUM_CLASSES[name] = num_classes
 
 
 @functools.lru_cache(maxsize=None)
 def _load_cached(name: str, split: str, source: str, folder: str) -> Dataset:
+    if name not in _READERS:          # the MNIST domains register when kd.domains is imported (kd does)
+        raise ValueError(f"dataset={name!r} has no reader yet: import kd.domains (importing kd does)")
     images, labels = _READERS[name](split)
     mean, std = MEAN_STD["cifar100" if name.startswith("cifar100") else name]
     return Dataset(torch.from_numpy(np.ascontiguousarray(images)),
                    torch.from_numpy(labels.astype(np.int64)),
-                   num_classes=100 if name.startswith("cifar100") else 10,
+                   num_classes=_NUM_CLASSES.get(name, 100 if name.startswith("cifar100") else 10),
                    source=source, mean=mean, std=std)
 
 
@@ -184,7 +198,7 @@ def source_of(name: str) -> str:
     """The concrete data a dataset name resolves to here (recorded in every result)."""
     if name not in DATASETS:
         raise ValueError(f"dataset={name!r} is unknown; allowed: {', '.join(DATASETS)}")
-    if name in ("mnist-m", "mnist-3domains"):       # MNIST-M's patches are CIFAR-10 crops
+    if name in ("mnist-m", "mnist-3domains", "mnist-groups-dt", "mnist-groups-ds"):   # CIFAR-10 crops inside
         return f"{name}+{cifar10_source()}"
     return cifar10_source() if name == "cifar10" else name
 
@@ -267,6 +281,111 @@ def crop_flip(x: torch.Tensor, pad: int, generator: torch.Generator, flip: bool 
                   rows[:, None, :, None], cols[:, None, None, :]]
 
 
+def _grey(x: torch.Tensor) -> torch.Tensor:
+    """The luma of RGB images in [0, 1], (..., 1, H, W): torchvision's rgb_to_grayscale weights."""
+    r, g, b = x.unbind(dim=-3)
+    return (0.2989 * r + 0.587 * g + 0.114 * b).unsqueeze(-3)
+
+
+def _blend(x: torch.Tensor, other: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
+    return (factor * x + (1.0 - factor) * other).clamp(0.0, 1.0)
+
+
+def _hue(x: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
+    """Every pixel's hue rotated by `shift` (a fraction of the circle), as torchvision's
+    adjust_hue does: RGB -> HSV by its _rgb2hsv's rule (hue from the largest channel, red
+    first, then green; 0 for grey pixels), hue + shift mod 1, HSV -> RGB by the closed form
+    f(n) = v - v s clamp(min(k, 4 - k), 0, 1), k = (n + 6 h) mod 6, n = 5, 3, 1 (the same
+    values as torchvision's six-sector _hsv2rgb to float rounding, which it computes with an
+    einsum about 20x slower on the CPU)."""
+    r, g, b = x.unbind(dim=-3)
+    v, low = x.amax(dim=-3), x.amin(dim=-3)
+    spread = v - low
+    grey = spread == 0
+    s = spread / torch.where(grey, torch.ones_like(v), v)
+    spread = torch.where(grey, torch.ones_like(spread), spread)
+    red = v == r
+    green = (v == g) & ~red
+    h = torch.where(red, (g - b) / spread, torch.where(green, (b - r) / spread + 2.0, (r - g) / spread + 4.0))
+    h = (h / 6.0 + shift.view(-1, 1, 1)) % 1.0
+    k = (torch.tensor([5.0, 3.0, 1.0], device=x.device).view(1, 3, 1, 1) + 6.0 * h.unsqueeze(-3)) % 6.0
+    return v.unsqueeze(-3) - (v * s).unsqueeze(-3) * torch.minimum(k, 4.0 - k).clamp(0.0, 1.0)
+
+
+# the four operations of ColorJitter in torchvision's numbering of fn_idx, each on a batch of
+# [0, 1] images with one factor per image (torchvision.transforms._functional_tensor's
+# adjust_brightness, adjust_contrast, adjust_saturation, adjust_hue)
+_COLOUR_OPS = (
+    lambda x, f: _blend(x, torch.zeros_like(x), f.view(-1, 1, 1, 1)),
+    lambda x, f: _blend(x, _grey(x).mean(dim=(-3, -2, -1), keepdim=True), f.view(-1, 1, 1, 1)),
+    lambda x, f: _blend(x, _grey(x), f.view(-1, 1, 1, 1)),
+    _hue,
+)
+
+
+def colour_jitter_params(n: int, generator: torch.Generator, brightness: float = 0.4,
+                         contrast: float = 0.4, saturation: float = 0.4,
+                         hue: float = 0.2) -> tuple[torch.Tensor, torch.Tensor]:
+    """ColorJitter's random parameters for `n` images, drawn from `generator` (torchvision's
+    ColorJitter.get_params, once per image instead of once per call): (factors (n, 4): the
+    brightness, contrast and saturation factors uniform in [max(0, 1 - s), 1 + s] and the hue
+    shift uniform in [-hue, hue]; order (n, 4): each image's random permutation of the four
+    operations, torchvision's fn_idx)."""
+    for name, value, top in (("brightness", brightness, None), ("contrast", contrast, None),
+                             ("saturation", saturation, None), ("hue", hue, 0.5)):
+        if not (value >= 0 and (top is None or value <= top)):
+            raise ValueError(f"{name}={value!r} must be >= 0" + (f" and <= {top}" if top else ""))
+    u = torch.rand(n, 4, generator=generator, dtype=torch.float64)
+    lo = torch.tensor([max(0.0, 1 - brightness), max(0.0, 1 - contrast), max(0.0, 1 - saturation), -hue],
+                      dtype=torch.float64)
+    hi = torch.tensor([1 + brightness, 1 + contrast, 1 + saturation, hue], dtype=torch.float64)
+    order = torch.rand(n, 4, generator=generator).argsort(dim=1)
+    return (lo + (hi - lo) * u).float(), order
+
+
+def colour_jitter_float(x: torch.Tensor, factors: torch.Tensor, order: torch.Tensor) -> torch.Tensor:
+    """RGB images in [0, 1] (B, 3, H, W) jittered with one set of `colour_jitter_params` per
+    image: image i gets operation order[i, k] at step k with its factor, exactly as
+    torchvision's ColorJitter applies its draw to one image (float input), batched by grouping
+    the images that take the same operation at the same step. Pixels stay in [0, 1]."""
+    if x.dim() != 4 or x.shape[1] != 3:
+        raise ValueError(f"colour jitter needs RGB batches (B, 3, H, W), got {tuple(x.shape)}")
+    out = x.float().clone()
+    factors, order = factors.to(out.device), order.to(out.device)
+    for step in range(4):
+        for op, apply in enumerate(_COLOUR_OPS):
+            index = torch.nonzero(order[:, step] == op).flatten()
+            if len(index):
+                out.index_copy_(0, index, apply(out.index_select(0, index), factors.index_select(0, index)[:, op]))
+    return out
+
+
+def colour_jitter(images: torch.Tensor, generator: torch.Generator, brightness: float = 0.4,
+                  contrast: float = 0.4, saturation: float = 0.4, hue: float = 0.2) -> torch.Tensor:
+    """ColorJitter(brightness, contrast, saturation, hue) drawn independently for every image
+    of a uint8 batch (B, 3, H, W) on its device, from `generator` (reproducible from its
+    seed): the four operations in a random order per image, computed in float on [0, 1] and
+    rounded back to uint8 once at the end (torchvision's uint8 path truncates after each
+    operation; PIL's rounds after each). Ojha et al. 2023, sec. 4.3: ColorJitter(0.4, 0.4,
+    0.4, 0.2) for the colour-invariant teacher and for X' of the agreement test."""
+    if images.dtype != torch.uint8:
+        raise ValueError(f"colour_jitter takes uint8 images, got {images.dtype}")
+    factors, order = colour_jitter_params(len(images), generator, brightness, contrast, saturation, hue)
+    jittered = colour_jitter_float(images.float() / 255, factors, order)
+    return (jittered * 255).round_().clamp_(0, 255).to(torch.uint8)
+
+
+def mixup_inputs(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Mixup of a batch's inputs alone (Zhang et al. 2018, "mixup: Beyond empirical risk
+    minimization", with alpha 1): lam x + (1 - lam) x[perm], one lam ~ Beta(1, 1) = U(0, 1)
+    for the batch and a random permutation for the partners, as gnosis's `mixup_data`
+    (Stanton et al. 2021) mixes the distillation batch. Mixing normalised images equals
+    normalising mixed ones (the weights sum to 1); the layout of `x` is kept."""
+    lam = torch.rand(1, generator=generator).item()
+    partner = torch.randperm(len(x), generator=generator).to(x.device)
+    return lam * x + (1 - lam) * rows(x, partner)
+
+
 def rows(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     """x[index] along the first dimension, by index_select (about 4x faster than indexing on
     the CPU), in x's own layout: channels_last stays channels_last."""
@@ -332,9 +451,16 @@ class DeviceLoader:
             x = crop_flip(x, 4, generator)
         elif generator is not None and self.augment == "jitter":
             x = crop_flip(x, 2, generator, flip=False, mode="constant")
+        elif generator is not None and self.augment == "crop_flip_colour":
+            x = colour_jitter(crop_flip(x, 4, generator), generator, *COLOUR_JITTER)
+        elif generator is not None and self.augment == "crop_flip_mixup":
+            x = crop_flip(x, 4, generator)
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        return x.float() * self.scale + self.shift
+        x = x.float() * self.scale + self.shift
+        if generator is not None and self.augment == "crop_flip_mixup":
+            x = mixup_inputs(x, generator)
+        return x
 
     def epoch(self, epoch: int = 0) -> Iterator[Batch]:
         """The batches of one epoch; the order and augmentation depend on (seed, epoch) only,
@@ -362,7 +488,10 @@ def fetch(names: list[str], mirror: Path | None, download: bool) -> list[str]:
     root = paths.data_dir()
     root.mkdir(parents=True, exist_ok=True)
     if mirror is not None and (Path(mirror) / "restore.py").exists():
-        subprocess.run([sys.executable, str(Path(mirror) / "restore.py"), str(root)], check=True)
+        # in its own session: a Ctrl-C reaches kd alone, which stops it (subprocess.run kills
+        # it) and says so in one line, instead of the restorer printing its own traceback
+        subprocess.run([sys.executable, str(Path(mirror) / "restore.py"), str(root)], check=True,
+                       start_new_session=True)
     elif download:
         import torchvision
         makers = {"mnist": torchvision.datasets.MNIST, "cifar10": torchvision.datasets.CIFAR10,

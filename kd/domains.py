@@ -23,8 +23,12 @@ caches them per process), loaded through the same uint8 path as every other data
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import torch
+
+from .data import load, register_reader
 
 DOMAIN_SEED = 0
 DOMAINS = ("mnist-orig", "mnist-color", "mnist-m")
@@ -107,7 +111,6 @@ def crop_patches(backgrounds: np.ndarray, which: np.ndarray, dy: np.ndarray,
 
 def build(name: str, split: str) -> tuple[np.ndarray, np.ndarray]:
     """(images uint8 N x 3 x 28 x 28, labels) of a domain (or the union) for a split."""
-    from .data import load
     if name == UNION:
         parts = [load(d, split) for d in DOMAINS]        # each built once per process
         images = np.stack([p.images.numpy() for p in parts], axis=1)       # (N, 3 domains, C, H, W)
@@ -131,3 +134,6 @@ def build(name: str, split: str) -> tuple[np.ndarray, np.ndarray]:
         return out, labels
     raise ValueError(f"{name!r} is not an MNIST domain; allowed: {', '.join(DOMAINS + (UNION,))}")
 
+
+for _name in DOMAINS + (UNION,):     # kd.data.load reads the domains through these
+    register_reader(_name, functools.partial(build, _name))

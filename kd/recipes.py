@@ -34,21 +34,81 @@ NETWORKS = ("resnet8", "resnet14", "resnet26", "wrn_16_2", "wrn_40_2")
 TEACHERS = ("resnet26", "wrn_40_2")
 
 
-def step_schedule(epochs: int) -> TrainConfig:
+def step_schedule(epochs: int, lr: float = 0.1) -> TrainConfig:
     """Sarfraz's step schedule over `epochs` epochs: lr 0.1, x0.2 at 30%, 60% and 75% of
-    training (epochs 60/120/150 of 200), SGD momentum 0.9, batch 128, weight decay 5e-4."""
+    training (epochs 60/120/150 of 200), SGD momentum 0.9, batch 128, weight decay 5e-4
+    (`lr`: another peak rate, for notebook 01's calibration)."""
     if not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"epochs={epochs!r} must be a whole number >= 1")
     milestones = tuple(sorted({max(1, round(epochs * m / PAPER_EPOCHS)) for m in PAPER_MILESTONES}
                               - {epochs} if epochs > 1 else ()))
-    return TrainConfig(epochs=epochs, batch_size=128, optimizer="sgd", lr=0.1, momentum=0.9,
+    return TrainConfig(epochs=epochs, batch_size=128, optimizer="sgd", lr=lr, momentum=0.9,
                        weight_decay=5e-4, schedule="step", milestones=milestones, gamma=0.2)
 
 
-def schedule(profile: str) -> TrainConfig:
-    """The CIFAR training schedule of a profile."""
+# The cpu schedule (the budgeted-training issue): step schedules are made for long runs; under a
+# fixed small budget a rate that decays to zero over the whole run reaches more (Li, Yumer and
+# Ramanan, "Budgeted Training", ICLR 2020; Smith and Topin's one-cycle policy). Notebook 01
+# calibrates it from baselines alone, by `choose_schedule`: each of `BUDGET_SCHEDULES` at each of
+# its peak rates, seed 0 of ResNet-8 and ResNet-26; the best rate of each schedule (mean over
+# the two networks) is a finalist and gets seed 1; the finalist with the highest mean over the
+# two networks and two seeds is the cpu schedule. kd's one-cycle: linear warm-up over the first
+# 25% of the steps to the peak rate, then linear to zero; cosine from the peak rate to zero.
+BUDGET_SCHEDULES = {"step": (0.05, 0.1, 0.2), "cosine": (0.05, 0.1, 0.2), "onecycle": (0.1, 0.2, 0.4)}
+# the cpu schedule (kind, peak rate) `choose_schedule` picked in notebook 01's calibration
+CPU_SCHEDULE = ("step", 0.1)
+CALIBRATION_NETWORKS = ("resnet8", "resnet26")
+CALIBRATION_SEEDS = (0, 1)
+
+
+def budget_schedule(kind: str, lr: float, epochs: int) -> TrainConfig:
+    """The CIFAR recipe (SGD momentum 0.9, batch 128, weight decay 5e-4) over `epochs` epochs
+    with schedule `kind` ("step": Sarfraz's, compressed; "cosine"; "onecycle") peaking at `lr`."""
+    if kind not in BUDGET_SCHEDULES:
+        raise ValueError(f"schedule={kind!r} is not a calibrated schedule; allowed: {', '.join(BUDGET_SCHEDULES)}")
+    if kind == "step":
+        return step_schedule(epochs, lr)
+    if not isinstance(epochs, int) or epochs < 1:
+        raise ValueError(f"epochs={epochs!r} must be a whole number >= 1")
+    return TrainConfig(epochs=epochs, batch_size=128, optimizer="sgd", lr=lr, momentum=0.9,
+                       weight_decay=5e-4, schedule=kind)
+
+
+def calibration_run(arch: str, kind: str, lr: float, profile: str, seed: int = 0) -> RunConfig:
+    """Notebook 01's calibration run: `arch` trained alone under schedule `kind` at peak `lr`,
+    at the profile's length."""
     epochs = {"smoke": 1, "cpu": CPU_EPOCHS, "paper": PAPER_EPOCHS}[check_profile(profile)]
-    return step_schedule(epochs)
+    return RunConfig(data=data(profile), model=network(arch, profile),
+                     train=budget_schedule(kind, lr, epochs), seed=seed)
+
+
+def finalists(seed0: dict[tuple[str, float], float]) -> list[tuple[str, float]]:
+    """The best peak rate of each schedule by `seed0[(kind, lr)]` (the seed-0 accuracy averaged
+    over the calibration networks); a tie goes to the lower rate."""
+    best: dict[str, tuple[str, float]] = {}
+    for (kind, lr), acc in sorted(seed0.items(), key=lambda kv: (kv[0][0], kv[0][1])):
+        if kind not in best or acc > seed0[best[kind]]:
+            best[kind] = (kind, lr)
+    return [best[k] for k in BUDGET_SCHEDULES if k in best]
+
+
+def choose_schedule(means: dict[tuple[str, float], float]) -> tuple[str, float]:
+    """The finalist with the highest mean accuracy (over the calibration networks and seeds);
+    a tie goes to the earlier schedule of `BUDGET_SCHEDULES`, then the lower rate."""
+    if not means:
+        raise ValueError("choose_schedule needs at least one finalist")
+    order = list(BUDGET_SCHEDULES)
+    return max(means, key=lambda k: (means[k], -order.index(k[0]), -k[1]))
+
+
+def schedule(profile: str, epochs: int | None = None) -> TrainConfig:
+    """The CIFAR training schedule of a profile: `paper` Sarfraz's step schedule over 200
+    epochs; `cpu` (and `smoke`, at 1 epoch) the calibrated `CPU_SCHEDULE` over `CPU_EPOCHS`.
+    `epochs`: the same schedule over another length (notebook 01's candidates)."""
+    check_profile(profile)
+    if profile == "paper":
+        return step_schedule(epochs or PAPER_EPOCHS)
+    return budget_schedule(*CPU_SCHEDULE, epochs or {"smoke": 1, "cpu": CPU_EPOCHS}[profile])
 
 
 def data(profile: str, dataset: str = "cifar10") -> DataConfig:
@@ -91,8 +151,7 @@ def baseline(arch: str | ModelConfig, profile: str, seed: int = 0, dataset: str 
              epochs: int | None = None) -> RunConfig:
     """A network trained alone with cross-entropy under the profile's recipe (`epochs`: the
     same recipe compressed to another length, for notebook 01's calibration)."""
-    train = schedule(profile) if epochs is None else step_schedule(epochs)
-    return RunConfig(data=data(profile, dataset), model=network(arch, profile), train=train,
+    return RunConfig(data=data(profile, dataset), model=network(arch, profile), train=schedule(profile, epochs),
                      seed=seed)
 
 
@@ -111,90 +170,6 @@ def student(arch: str | ModelConfig, method: MethodConfig, teacher_run: RunConfi
                      train=schedule(profile), seed=seed, teacher=teacher_run)
 
 
-# zhang 4.4 (after Maroto et al. 2022): PGD-7 adversarial training, 50 epochs, SGD from lr 0.1
-# with exponential decay, ResNet18. Neither paper gives the decay rate: kd decays to 1/100 of
-# the initial rate over the run (gamma = 0.01 ** (1 / epochs), reached after the last epoch), with
-# momentum 0.9, weight decay
-# 5e-4 and batch 128 as in the CIFAR recipe. Under cpu a PGD-7 epoch costs about eight clean
-# ones, so the network is ResNet-8 and the run 10 epochs.
-AT_EPOCHS = {"smoke": 1, "cpu": 10, "paper": 50}
-AT_NETWORK = {"smoke": "resnet8", "cpu": "resnet8", "paper": "resnet18"}
-PGD7 = MethodConfig("pgd_at", eps=8 / 255, step_size=2 / 255, steps=7)
-
-
-def adversarial_schedule(epochs: int) -> TrainConfig:
-    """zhang 4.4's schedule over `epochs` epochs: SGD momentum 0.9, batch 128, weight decay
-    5e-4, lr 0.1 multiplied by gamma = 0.01 ** (1 / epochs) after every epoch."""
-    if not isinstance(epochs, int) or epochs < 1:
-        raise ValueError(f"epochs={epochs!r} must be a whole number >= 1")
-    return TrainConfig(epochs=epochs, batch_size=128, optimizer="sgd", lr=0.1, momentum=0.9,
-                       weight_decay=5e-4, schedule="exp", gamma=0.01 ** (1 / epochs))
-
-
-def adversarial_baseline(profile: str, seed: int = 0, arch: str | None = None) -> RunConfig:
-    """zhang Table 5's "AT student, no teacher": `arch` (default `AT_NETWORK[profile]`) trained
-    with cross-entropy on PGD-7 examples (eps 8/255, step 2/255, random start)."""
-    return RunConfig(data=data(profile), model=network(arch or AT_NETWORK[check_profile(profile)],
-                                                       profile),
-                     method=PGD7, train=adversarial_schedule(AT_EPOCHS[profile]), seed=seed)
-
-
-def adversarial_teacher(profile: str, arch: str | None = None) -> RunConfig:
-    """The adversarially trained teacher of notebook 12 (zhang Table 5, after Maroto et al.):
-    the seed-0 PGD-7 baseline of the student's own architecture."""
-    return adversarial_baseline(profile, seed=0, arch=arch)
-
-
-# Sarfraz et al. 2020 (notebook 20): Table I's methods with MethodConfig's defaults, which are
-# Table I's settings (ONE's T is 3); CRD is in kd's zoo but not in the paper. Each student
-# learns from its family's teacher: ResNet-26 for the ResNets, WRN-40-2 for the WRNs. FitNet
-# and FSP train in two stages (Sarfraz III): stage 1 fits the hint or the flow matrices alone
-# for half as many epochs as stage 2 (100 of 200) at lr 0.001, x0.1 at 60% and 80% (epochs 60
-# and 80); stage 2 is Hinton KD (alpha 0.9, T 4) from the stage-1 weights, standard schedule.
-SARFRAZ_METHODS = ("ce", "hinton", "bss", "fitnet", "fsp", "at", "sp", "rkd_d", "rkd_a",
-                   "rkd_da", "one", "dml")
-SARFRAZ_EXTRA = ("crd",)
-SARFRAZ_TEACHER = {**{f"resnet{d}": "resnet26" for d in (8, 14, 20, 26)},
-                   **{f"wrn_{d}_2": "wrn_40_2" for d in (10, 16, 28, 40)}}
-TWO_STAGE = ("fitnet", "fsp")
-
-
-def stage1_schedule(profile: str) -> TrainConfig:
-    """Sarfraz's initialisation stage of FitNet and FSP: half the profile's epochs (100 of 200
-    under `paper`, 5 of 10 under `cpu`), SGD lr 0.001 x0.1 at 60% and 80%, momentum 0.9, batch
-    128, weight decay 5e-4."""
-    epochs = max(1, schedule(profile).epochs // 2)
-    milestones = tuple(sorted({m for m in (round(0.6 * epochs), round(0.8 * epochs)) if 0 < m < epochs}))
-    return TrainConfig(epochs=epochs, batch_size=128, optimizer="sgd", lr=0.001, momentum=0.9,
-                       weight_decay=5e-4, schedule="step", milestones=milestones, gamma=0.1)
-
-
-def sarfraz_arm(method: str, arch: str, profile: str, seed: int = 0,
-                dataset: str = "cifar10") -> RunConfig:
-    """The run of Sarfraz Table III/IV's cell (`method`, student `arch`) for one seed: "ce" is
-    the baseline; "one" and "dml" train without a teacher (their own ensemble or peer); "fitnet"
-    and "fsp" are the stage-2 run, whose `init` is the stage-1 run; the others distil from
-    `SARFRAZ_TEACHER[arch]`'s teacher."""
-    if method not in SARFRAZ_METHODS + SARFRAZ_EXTRA:
-        raise ValueError(f"method={method!r} is not one of Sarfraz's arms: "
-                         f"{', '.join(SARFRAZ_METHODS + SARFRAZ_EXTRA)}")
-    if arch not in SARFRAZ_TEACHER:
-        raise ValueError(f"arch={arch!r} is not a Sarfraz student: {', '.join(SARFRAZ_TEACHER)}")
-    if method == "ce":
-        return baseline(arch, profile, seed=seed, dataset=dataset)
-    if method in ("one", "dml"):
-        return RunConfig(data=data(profile, dataset), model=network(arch, profile),
-                         method=MethodConfig(method, T=3.0 if method == "one" else 4.0),
-                         train=schedule(profile), seed=seed)
-    teacher_run = teacher(SARFRAZ_TEACHER[arch], profile, dataset)
-    if method in TWO_STAGE:
-        stage1 = RunConfig(data=teacher_run.data, model=network(arch, profile),
-                           method=MethodConfig(method), train=stage1_schedule(profile), seed=seed,
-                           teacher=teacher_run)
-        return student(arch, MethodConfig("hinton"), teacher_run, profile, seed).with_(init=stage1)
-    return student(arch, MethodConfig(method), teacher_run, profile, seed)
-
-
 # the seed noise of the cpu recipe is measured on ResNet-8 over these seeds (notebook 01)
 NOISE_SEEDS = (0, 1, 2, 3, 4)
 # the largest downstream plan: notebook 20's minimum, 12 methods x 2 seeds of ResNet-8
@@ -211,93 +186,3 @@ def choose_epochs(candidates: tuple[int, ...], kd_epoch_seconds: float, runs: in
         raise ValueError(f"need candidates and kd_epoch_seconds > 0, got {candidates}, {kd_epoch_seconds}")
     fitting = [e for e in candidates if runs * e * kd_epoch_seconds <= budget_s]
     return max(fitting) if fitting else min(candidates)
-
-
-# zhang Tables 3-5 give no KD hyper-parameters; kd takes Yuan et al. 2020's ResNet18 settings
-# (their public configs; Tf-KD reg with the virtual teacher softened as eq. 9 writes it, not
-# the code's "multiplier" variant): Tf-KD self alpha 0.95, T 6; Tf-KD reg alpha 0.1, T 20,
-# a 0.99; Re-KD alpha 0.6, T 20 (their ResNet18-from-MobileNetV2 run). The adversarial arms of
-# Table 5 keep the same settings; Maroto et al.'s AKD arm uses Tf-KD self's, so that it differs
-# from AT Tf-KD self only in reading the teacher on the attacked image.
-REVERSED = MethodConfig("reversed", alpha=0.6, T=20.0)
-TFKD_SELF = MethodConfig("tfkd_self", alpha=0.95, T=6.0)
-TFKD_REG = MethodConfig("tfkd_reg", alpha=0.1, T=20.0, a=0.99)
-AT_TFKD_SELF = MethodConfig("adversarial", alpha=0.95, T=6.0, eps=8 / 255, step_size=2 / 255, steps=7)
-AT_TFKD_REG = MethodConfig("adversarial_tfkd_reg", alpha=0.1, T=20.0, a=0.99, eps=8 / 255,
-                           step_size=2 / 255, steps=7)
-AKD = MethodConfig("akd", alpha=0.95, T=6.0, eps=8 / 255, step_size=2 / 255, steps=7)
-# zhang's networks (Tables 3-4): the weaker and the stronger one of reversed KD (the stronger
-# is the student), and the network of Tf-KD: ResNet18 in the paper, under cpu the student of
-# reversed KD. Under cpu two CIFAR ResNets with about the paper's 2:1 ratio of parameters
-# (ResNet-14 0.17M : ResNet-8 0.078M, as ResNet50 23.5M : ResNet18 11.2M).
-ZHANG_NETWORKS = {"smoke": ("resnet8", "resnet14"), "cpu": ("resnet8", "resnet14"),
-                  "paper": ("resnet18", "resnet50")}
-TFKD_NETWORK = {"smoke": "resnet14", "cpu": "resnet14", "paper": "resnet18"}
-
-
-def adversarial_student(method: MethodConfig, profile: str, seed: int = 0,
-                        teacher_run: RunConfig | None = None) -> RunConfig:
-    """A zhang Table 5 arm: `AT_NETWORK[profile]` trained on PGD-7 examples by `method`
-    (AT_TFKD_SELF, AT_TFKD_REG, AKD) under the adversarial schedule; methods with a teacher
-    get `teacher_run` (default: `adversarial_teacher(profile)`)."""
-    base = adversarial_baseline(profile, seed=seed)
-    from .methods import METHODS
-    teacher_run = (teacher_run or adversarial_teacher(profile)) if METHODS[method.name].uses_teacher else None
-    return RunConfig(data=base.data, model=base.model, method=method, train=base.train, seed=seed,
-                     teacher=teacher_run)
-
-
-def noise_std(profile: str) -> float:
-    """The seed-to-seed standard deviation of the ResNet-8 baseline's final-epoch accuracy
-    under the profile, over `NOISE_SEEDS` (notebook 01 trains these runs; later notebooks
-    get them from the run cache): the noise every CIFAR claim is judged against."""
-    import statistics
-
-    from .runner import run
-    accs = [run(baseline("resnet8", profile, seed=s), name=f"ResNet-8 baseline, seed {s} (noise)").final_acc
-            for s in NOISE_SEEDS]
-    return statistics.stdev(accs)
-
-
-# Gupta et al. (notebook 30, Table 2): students of the ResNet50 teacher's own family with fewer
-# blocks per stage and a larger stem stride; "ideal" is [1, 1, 1, 1] at stride 2 (their pick:
-# the largest inference-time ratio without giving up much accuracy). The KD loss is the one
-# their section 1.2 writes for CIFAR-10, cls_loss + div_loss = CE(y, s) + KL(t || s) with s, t
-# the plain softmaxes of the logits: no temperature (T = 1) and equal weights. kd's Hinton form
-# (1 - alpha) CE + alpha T^2 KL at alpha 0.5, T 1 is that sum halved (same minimiser, gradients
-# halved). The paper gives no alpha, T or schedule anywhere else (Appendix A holds only the
-# proofs of Lemmas 1-2); every run uses the profile's CIFAR schedule. The reduced set is "the
-# first 500 images of each class" (DataConfig.per_class keeps the first images in dataset
-# order; under smoke, whose full set is 20 a class, a tenth of it, 2 a class), trained for the
-# same epochs (so 1/10 of the steps).
-GUPTA_TEACHER = "resnet50"
-GUPTA_STUDENTS = {
-    "[1,1,1,1]": dict(blocks=(1, 1, 1, 1), stem_stride=1),
-    "[2,2,0,0]": dict(blocks=(2, 2, 0, 0), stem_stride=1),
-    "[1,1,0,0]": dict(blocks=(1, 1, 0, 0), stem_stride=1),
-    "[1,1,1,1], stride 2": dict(blocks=(1, 1, 1, 1), stem_stride=2),
-    "[1,1,1,1], stride 4": dict(blocks=(1, 1, 1, 1), stem_stride=4),
-}
-GUPTA_IDEAL = "[1,1,1,1], stride 2"
-GUPTA_KD = MethodConfig("hinton", alpha=0.5, T=1.0)
-GUPTA_REDUCED_PER_CLASS = 500
-
-
-def gupta_student(layout: str, profile: str, seed: int = 0, reduced: bool = False,
-                  distil: bool = True) -> RunConfig:
-    """Gupta Table 2's run of student `layout` (a key of `GUPTA_STUDENTS`): the ResNet50 family
-    at the profile's width (`CPU_WIDTH` outside `paper`), the profile's CIFAR-10 schedule,
-    trained with `GUPTA_KD` from `teacher("resnet50", profile)` or, `distil=False`, with
-    cross-entropy alone ("no KD loss"); `reduced`: on the first 500 images of each class (a
-    tenth of the full set; smoke: 2 of its 20), evaluated on the same test images."""
-    if layout not in GUPTA_STUDENTS:
-        raise ValueError(f"layout={layout!r} is not one of Gupta's students: {', '.join(GUPTA_STUDENTS)}")
-    teacher_run = teacher(GUPTA_TEACHER, profile)
-    data_cfg = teacher_run.data
-    if reduced:
-        per_class = (GUPTA_REDUCED_PER_CLASS if data_cfg.per_class is None
-                     else min(GUPTA_REDUCED_PER_CLASS, max(1, data_cfg.per_class // 10)))
-        data_cfg = DataConfig(data_cfg.name, per_class=per_class, test_per_class=data_cfg.test_per_class)
-    model = network(GUPTA_TEACHER, profile, **GUPTA_STUDENTS[layout])
-    return RunConfig(data=data_cfg, model=model, method=GUPTA_KD if distil else MethodConfig("ce"),
-                     train=schedule(profile), seed=seed, teacher=teacher_run if distil else None)

@@ -10,6 +10,7 @@ when it is read (kd.cache): an unreadable one is moved aside and trained again.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -21,17 +22,20 @@ from typing import Callable, Iterable
 import torch
 from torch import nn
 
+from . import domains as _domains  # noqa: F401  (registers Ojha's MNIST domains with kd.data)
+from . import groups as _groups  # noqa: F401  (registers notebook 55's group sets with kd.data)
 from . import paths
-from .atomic import load_torch, save_json, save_torch
-from .cache import load_checkpoint, load_finished, run_lock
+from .atomic import load_torch, make_dirs, save_json, save_torch
+from .cache import DIGESTS, digest, load_checkpoint, load_finished, remove_checkpoint, run_lock, save_checkpoint
 from .config import DataConfig, RunConfig
 from .data import Dataset, DeviceLoader, load, source_of
 from .data import first_counts, first_per_class, power_law_counts, uniform_label_noise, without_classes
 from .distill import Context
+from .fidelity import Ensemble
 from .gradients import KEY as GRAD_KEY, GradientRecorder
 from .methods import METHODS
 from .models import build
-from .train import default_device, fit, predict, resolve_precision
+from .train import check_device, default_device, fit, predict, resolve_precision
 
 EVAL_BATCH = 1000
 # every run this process asked for, by key: (trained in this process, its training seconds,
@@ -40,10 +44,47 @@ EVAL_BATCH = 1000
 RUNS_ASKED: dict[str, tuple[bool, float, float]] = {}
 
 
+# how many kd.run_many calls are training a plan in this process (see `_check_planned`)
+_PLANNED = [0]
+
+
+@contextlib.contextmanager
+def planned_training():
+    """Runs trained inside this block belong to a plan (kd.run_many trains them)."""
+    _PLANNED[0] += 1
+    try:
+        yield
+    finally:
+        _PLANNED[0] -= 1
+
+
+class UnplannedRun(RuntimeError):
+    """A notebook executed by `make reproduce` asked for a run that its plan does not hold."""
+
+
+def _check_planned(desc: str, cfg: RunConfig) -> None:
+    """Under `make reproduce` (KD_PLAN_TRAINED=1) every run a notebook asks for was trained
+    ahead from its plan (kd.studies); a run that must still be trained, outside kd.run_many,
+    means the notebook and its plan have drifted apart: stop and say which run."""
+    if os.environ.get("KD_PLAN_TRAINED") == "1" and not _PLANNED[0]:
+        from .cache import describe
+        raise UnplannedRun(f"{desc} ({describe(cfg)}, key {cfg.key()}) is not in this notebook's plan: add it to the "
+                           f"notebook's plan in kd/studies (or train it through kd.run_many from a rule of that module)")
+
+
+def machine_share(metrics: dict) -> float:
+    """A run's training seconds as seconds of the whole machine: its threads' share of the
+    cores (two one-thread runs side by side on 2 cores each cost half their seconds). A run
+    recorded without its threads is taken to have used every core."""
+    cores = metrics.get("cores") or os.cpu_count() or 1
+    threads = metrics.get("threads") or cores
+    return metrics["train_seconds"] * min(1.0, threads / cores)
+
+
 def _note(key: str, trained: bool, metrics: dict, before: float | None = None) -> None:
     if not RUNS_ASKED.get(key, (False,))[0]:
         seconds = metrics["train_seconds"]
-        RUNS_ASKED[key] = (trained, seconds, seconds if before is None else before)
+        RUNS_ASKED[key] = (trained, seconds, machine_share(metrics) if before is None else before)
 
 
 @dataclass
@@ -117,9 +158,31 @@ def device_tag(device: torch.device) -> str:
 
 
 def is_done(cfg: RunConfig, device: torch.device | None = None) -> bool:
-    device = torch.device(device) if device is not None else default_device()
-    folder = _folder(f"{cfg.key()}-{device_tag(device)}")
-    return (folder / "metrics.json").exists() and (folder / "model.pt").exists()
+    """Whether the run cache holds `cfg` finished, trained here or on another device."""
+    return find_finished(cfg, device) is not None
+
+
+def find_finished(cfg: RunConfig, device: torch.device | None = None) -> Path | None:
+    """The folder of `cfg` finished: this device's own (`<key>-<device tag>`), else one trained
+    on another device and shipped back or imported (kd.parallel), else None. Nothing is
+    checked here; kd.run checks the entry it serves."""
+    own = _folder(f"{cfg.key()}-{device_tag(check_device(device))}")
+    if (own / "metrics.json").exists() and (own / "model.pt").exists():
+        return own
+    others = sorted(p for p in paths.runs_dir().glob(f"{cfg.key()}-*")
+                    if p.is_dir() and (p / "metrics.json").exists() and (p / "model.pt").exists())
+    return others[0] if others else None
+
+
+def preflight(cfg: RunConfig) -> None:
+    """What kd.run checks of a config before it trains, without training: the data transforms
+    leave a training set, the network builds for the data, the method accepts the network
+    and its teacher. Raises the error kd.run would."""
+    train_data, _ = split(cfg.data)
+    student = _build_student(cfg, train_data)
+    teacher = (build(cfg.teacher.model, train_data.num_classes, tuple(train_data.images.shape[1:]))
+               if cfg.teacher is not None else None)
+    METHODS[cfg.method.name](student, teacher, cfg.method, _context(cfg, train_data))
 
 
 def _build_student(cfg: RunConfig, train: Dataset, offset: int = 0) -> nn.Module:
@@ -155,8 +218,11 @@ def run(cfg: RunConfig, *, device: torch.device | str | None = None, progress: b
     A cache entry that cannot be read is moved to runs/.corrupt/ with a warning and trained
     again. A run that another process is training is waited for (runs/.locks/), not trained
     twice. `record_gradients` stores each epoch's mean |grad| per weight tensor in the history
-    (kd.gradients); a cached run trained without them is trained again, to identical weights."""
-    device = torch.device(device) if device is not None else default_device()
+    (kd.gradients); a cached run trained without them is trained again, to identical weights.
+    A `device` that is not one kd can train on here raises a ValueError naming it."""
+    if not isinstance(cfg, RunConfig):
+        raise ValueError(f"cfg={cfg!r} must be a kd.RunConfig")
+    device = check_device(device)
     key = f"{cfg.key()}-{device_tag(device)}"
     folder = _folder(key)
     desc = name or f"{cfg.method.name}:{cfg.model.arch}{list(cfg.model.hidden) or ''} seed {cfg.seed}"
@@ -170,6 +236,13 @@ def run(cfg: RunConfig, *, device: torch.device | str | None = None, progress: b
     if usable(metrics):
         _note(key, False, metrics)
         return Result(cfg, key, student.to(device).eval(), metrics)
+    elsewhere = find_finished(cfg, device) if metrics is None else None
+    if elsewhere is not None and elsewhere != folder:      # trained on another device, shipped here
+        shipped = load_finished(elsewhere, cfg, student, desc)
+        if usable(shipped):
+            _note(elsewhere.name, False, shipped)
+            return Result(cfg, elsewhere.name, student.to(device).eval(), shipped)
+        student = _build_student(cfg, train_data)
     if metrics is not None:
         print(f"training {desc} again to record its gradients (the cached run has none; the "
               f"weights come out identical)", flush=True)
@@ -177,8 +250,13 @@ def run(cfg: RunConfig, *, device: torch.device | str | None = None, progress: b
 
     teacher = run(cfg.teacher, device=device, progress=progress, name=f"teacher of {desc}").model \
         if cfg.teacher is not None else None
+    if cfg.teacher_seeds:       # an ensemble teacher: every member trained (or loaded) first
+        teacher = Ensemble([teacher] + [
+            run(cfg.teacher.with_(seed=s), device=device, progress=progress,
+                name=f"teacher of {desc}, ensemble member seed {s}").model for s in cfg.teacher_seeds[1:]])
     first = run(cfg.init, device=device, progress=progress, name=f"stage 1 of {desc}") \
         if cfg.init is not None else None
+    _check_planned(desc, cfg)
     with run_lock(key, desc):
         if metrics is None:
             metrics = load_finished(folder, cfg, student, desc)   # finished meanwhile elsewhere?
@@ -228,7 +306,8 @@ def wall_time(report_or_start) -> str:
 
 def spent_seconds(report_or_start, runs: Iterable[Result]) -> tuple[float, float]:
     """What a notebook has spent against its budget: (its wall time so far, the training
-    seconds of its own `runs` spent before this execution). The second term is what a run
+    seconds of its own `runs` spent before this execution, as seconds of the whole machine:
+    `machine_share`). The second term is what a run
     cache hides from the wall time: runs trained ahead of the execution, or in an interrupted
     earlier one (a resumed run's epochs before its checkpoint); a run trained in this process
     counts only its resumed epochs however often it is asked for again. Each run counts once.
@@ -267,25 +346,27 @@ def _train(cfg: RunConfig, folder: Path, student: nn.Module, teacher: nn.Module 
     if record_gradients and _recorded_without_gradients(checkpoint):
         print(f"{desc}: its checkpoint's epochs ran without recording gradients; starting afresh",
               flush=True)
-        checkpoint.unlink()
+        remove_checkpoint(folder)
     state = load_checkpoint(folder, cfg, distiller, desc)
-    folder.mkdir(parents=True, exist_ok=True)
+    make_dirs(folder)
     save_json(folder / "config.json", cfg.to_dict())
     resumed = len(state["history"]) if state is not None else 0
     recorder = GradientRecorder(distiller.student) if record_gradients else None
     history = fit(distiller, train_loader, test_loader, cfg.train, cfg.seed, state=state,
-                  on_epoch_end=lambda s: save_torch(checkpoint, s), desc=desc, progress=mode == "bar",
+                  on_epoch_end=lambda s: save_checkpoint(folder, s), desc=desc, progress=mode == "bar",
                   on_step=recorder)
     test_accs = [h["test_acc"] for h in history]
     best = max(range(len(test_accs)), key=test_accs.__getitem__)
     metrics = {"final_acc": test_accs[-1], "best_acc": test_accs[best], "best_epoch": best + 1,
                "train_seconds": sum(h["seconds"] for h in history), "data": source_of(cfg.data.name),
                "train_images": len(train_data), "device": device.type, "history": history,
+               "threads": torch.get_num_threads(), "cores": os.cpu_count() or 1,
                **({"grad_names": recorder.names} if recorder is not None else {})}
     student = distiller.student.eval()
     save_torch(folder / "model.pt", {k: v.detach().cpu() for k, v in student.state_dict().items()})
+    metrics[DIGESTS] = {"model.pt": digest(folder / "model.pt")}      # checked on every read
     save_json(folder / "metrics.json", metrics)
-    checkpoint.unlink(missing_ok=True)
+    remove_checkpoint(folder)
     if mode == "line":
         print(f"trained {desc}: {metrics['final_acc']:.2f}% at the last of {len(history)} epochs "
               f"(best {metrics['best_acc']:.2f}% at epoch {metrics['best_epoch']}) in "

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import kd
-from kd import attacks
+from kd import analysis, attacks
 from kd.modes import eval_mode
 
 MEAN, STD = (0.4, 0.5, 0.6), (0.2, 0.25, 0.3)
@@ -536,10 +536,10 @@ def test_robustness_of_a_run_is_cached_with_it(tmp_path, monkeypatch):
     result = kd.run(cfg, progress=False)
     test = kd.load("cifar10", "test")
     x, y = test.images[:12], test.labels[:12]
-    first = attacks.robustness(result, x, y, setting="smoke")
+    first = analysis.robustness(result, x, y, setting="smoke")
     assert len(first["clean"]) == 12 and all(r <= c for r, c in zip(first["robust"], first["clean"]))
     assert "setting 'smoke'" in first["describe"] and "12 images" in first["describe"]
     assert list((tmp_path / result.key / "measures").glob("autoattack-*.json"))
-    assert attacks.robustness(result, x, y, setting="smoke") == first
-    other = attacks.robustness(result, x[:6], y[:6], setting="smoke")
+    assert analysis.robustness(result, x, y, setting="smoke") == first
+    other = analysis.robustness(result, x[:6], y[:6], setting="smoke")
     assert len(other["clean"]) == 6

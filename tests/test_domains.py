@@ -6,7 +6,8 @@ import pytest
 import torch
 
 import kd
-from kd import domains, ojha
+from kd import domains
+from kd.studies import ojha
 
 
 @pytest.fixture(scope="module")
@@ -180,16 +181,23 @@ def test_domain_accuracies_per_run_and_domain():
 
 
 def test_judge_parts_combines_the_parts_and_lists_crd_apart():
+    """Each method is a part, its domains combined; the se is floored by Ind's measured noise on
+    each domain (a large floor makes a clear gain inconclusive); CRD is listed apart."""
+    from kd.verdicts import Noise
     report = kd.Report("54_test", "smoke", "test")
     table = {"Ind": {"a": [1.0, 2.0, 3.0], "b": [1.0, 2.0, 3.0]},
              "KL": {"a": [2.0, 3.1, 3.9], "b": [0.0, 0.9, 2.1]},          # ahead on a, behind on b
              "CRD": {"a": [1.0, 2.0, 3.0], "b": [1.0, 2.0, 3.0]}}
+    quiet = {d: Noise.of([1.0, 1.01, 0.99], f"Ind on {d}") for d in "ab"}
     report.row("O5", "head", [1.0])
-    entry = ojha.judge_parts(report, "O5", "claim", table, [("KL", "a")], "points", "head")
+    entry = ojha.judge_parts(report, "O5", "claim", table, ("KL",), ("a",), quiet, "points")
     assert entry["verdict"] == "held" and "CRD vs Ind (not a part)" in entry["evidence"]
-    entry = ojha.judge_parts(report, "O5", "claim", table, [("KL", "a"), ("KL", "b")], "points", "head", "; x")
+    assert "df" in entry["evidence"]
+    entry = ojha.judge_parts(report, "O5", "claim", table, ("KL",), ("a", "b"), quiet, "points")
     assert entry["verdict"] == "partly" and "KL vs Ind on b: did not hold" in entry["evidence"]
-    assert entry["evidence"].endswith("; x")
+    loud = {d: Noise.of([1.0, 5.0, 9.0], f"Ind on {d}") for d in "ab"}     # std 4: the floor swamps +0.97
+    entry = ojha.judge_parts(report, "O5", "claim", table, ("KL",), ("a",), loud, "points")
+    assert entry["verdict"] == "inconclusive"
 
 
 def _domain_of(image: torch.Tensor) -> int:

@@ -2,7 +2,8 @@
 rule, its table and figure."""
 import pytest
 
-from kd import gupta, recipes
+from kd import recipes
+from kd.studies import gupta
 
 
 def test_table_two_is_as_printed_and_every_row_but_the_baseline_is_run():
@@ -14,13 +15,13 @@ def test_table_two_is_as_printed_and_every_row_but_the_baseline_is_run():
 
 
 def test_rows_are_the_ideal_students_four_arms_and_the_five_layouts():
-    assert [gupta.ROWS[label] for label in recipes.GUPTA_STUDENTS] == \
-        [(label, False, True) for label in recipes.GUPTA_STUDENTS]
+    assert [gupta.ROWS[label] for label in gupta.GUPTA_STUDENTS] == \
+        [(label, False, True) for label in gupta.GUPTA_STUDENTS]
     arms = [gupta.ROWS[label] for label in gupta.FULL_ARMS + gupta.REDUCED_ARMS]
-    assert arms == [(recipes.GUPTA_IDEAL, False, True), (recipes.GUPTA_IDEAL, False, False),
-                    (recipes.GUPTA_IDEAL, True, True), (recipes.GUPTA_IDEAL, True, False)]
+    assert arms == [(gupta.GUPTA_IDEAL, False, True), (gupta.GUPTA_IDEAL, False, False),
+                    (gupta.GUPTA_IDEAL, True, True), (gupta.GUPTA_IDEAL, True, False)]
     cfg = gupta.config("ideal, reduced set, no KD", "cpu", seed=3)
-    assert cfg == recipes.gupta_student(recipes.GUPTA_IDEAL, "cpu", seed=3, reduced=True, distil=False)
+    assert cfg == gupta.gupta_student(gupta.GUPTA_IDEAL, "cpu", seed=3, reduced=True, distil=False)
     keys = {gupta.config(label, "cpu", s).key() for label in gupta.ROWS for s in gupta.seeds(label, "cpu")}
     assert len(keys) == sum(len(gupta.seeds(label, "cpu")) for label in gupta.ROWS)
 
@@ -78,7 +79,7 @@ def test_figure_has_both_panels():
     ratio = {label: 4.0 for label in gupta.ROWS}
     fig = gupta.figure(72.0, acc, ratio, {"full": [0.5, 1.0, -0.2], "reduced": [3.0, 4.0, 2.5]})
     assert len(fig.axes) == 2
-    assert len(fig.axes[0].collections) >= 2 * len(recipes.GUPTA_STUDENTS)
+    assert len(fig.axes[0].collections) >= 2 * len(gupta.GUPTA_STUDENTS)
     plt.close(fig)
 
 
@@ -93,7 +94,7 @@ def test_every_student_builds_at_the_cpu_width_and_is_smaller_than_the_teacher()
     teacher = kd.build(recipes.teacher("resnet50", "cpu").model, 10, (3, 32, 32)).eval()
     last = {"[1,1,1,1]": 4, "[2,2,0,0]": 16, "[1,1,0,0]": 16, "[1,1,1,1], stride 2": 2,
             "[1,1,1,1], stride 4": 1}
-    for label in recipes.GUPTA_STUDENTS:
+    for label in gupta.GUPTA_STUDENTS:
         net = kd.build(gupta.config(label, "cpu").model, 10, (3, 32, 32)).eval()
         out = net(x, features=True)
         assert out.logits.shape == (2, 10) and out.stages[-1].shape[-1] == last[label]

@@ -1,16 +1,16 @@
-"""The papers' tables as kd.published reads them."""
+"""The papers' tables as kd.studies.published reads them."""
 import pytest
 
-from kd import recipes
-from kd.published import SARFRAZ_STUDENTS, sarfraz
+from kd.studies import sarfraz as study
+from kd.studies.published import SARFRAZ_STUDENTS, sarfraz
 
 
 def test_sarfraz_tables_have_every_method_and_student():
     for dataset in ("cifar10", "cifar100"):
         table = sarfraz(dataset)
-        assert set(table) == set(recipes.SARFRAZ_METHODS)
+        assert set(table) == set(study.SARFRAZ_METHODS)
         assert all(tuple(row) == SARFRAZ_STUDENTS for row in table.values())
-        assert set(SARFRAZ_STUDENTS) == set(recipes.SARFRAZ_TEACHER)
+        assert set(SARFRAZ_STUDENTS) == set(study.SARFRAZ_TEACHER)
 
 
 def test_sarfraz_resnet8_column_is_the_issues():

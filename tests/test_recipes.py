@@ -4,6 +4,7 @@ import pytest
 
 import kd
 from kd import recipes
+from kd.studies import gupta, sarfraz, zhang
 
 
 def test_the_paper_schedule_is_sarfraz_table_one():
@@ -69,11 +70,11 @@ def test_gupta_family_runs_at_the_cpu_width_and_full_width_under_paper():
 
 def test_the_adversarial_teacher_is_the_seed_0_pgd7_baseline_with_exponential_decay():
     from kd.train import lr_factor
-    t = recipes.adversarial_teacher("cpu")
-    assert t == recipes.adversarial_baseline("cpu", seed=0) and t.model.arch == "resnet8"
+    t = zhang.adversarial_teacher("cpu")
+    assert t == zhang.adversarial_baseline("cpu", seed=0) and t.model.arch == "resnet8"
     m = t.method
     assert (m.name, m.eps, m.step_size, m.steps) == ("pgd_at", 8 / 255, 2 / 255, 7) and t.teacher is None
-    paper = recipes.adversarial_baseline("paper", seed=2)
+    paper = zhang.adversarial_baseline("paper", seed=2)
     assert (paper.model.arch, paper.train.epochs, paper.train.lr, paper.seed) == ("resnet18", 50, 0.1, 2)
     s = paper.train
     assert s.schedule == "exp" and lr_factor(s, 50 * 391, 391) == pytest.approx(0.01)
@@ -81,16 +82,16 @@ def test_the_adversarial_teacher_is_the_seed_0_pgd7_baseline_with_exponential_de
 
 
 def test_zhang_arms_share_the_adversarial_teacher_and_schedule():
-    t = recipes.adversarial_teacher("cpu")
-    arms = {m.name: recipes.adversarial_student(m, "cpu", seed=1)
-            for m in (recipes.AT_TFKD_SELF, recipes.AT_TFKD_REG, recipes.AKD)}
+    t = zhang.adversarial_teacher("cpu")
+    arms = {m.name: zhang.adversarial_student(m, "cpu", seed=1)
+            for m in (zhang.AT_TFKD_SELF, zhang.AT_TFKD_REG, zhang.AKD)}
     assert arms["adversarial"].teacher == t == arms["akd"].teacher
     assert arms["adversarial_tfkd_reg"].teacher is None
     assert all(a.train == t.train and a.model == t.model and a.seed == 1 for a in arms.values())
-    self_kd, akd = recipes.AT_TFKD_SELF, recipes.AKD
+    self_kd, akd = zhang.AT_TFKD_SELF, zhang.AKD
     assert (self_kd.alpha, self_kd.T) == (akd.alpha, akd.T) == (0.95, 6.0)
-    assert (recipes.TFKD_REG.alpha, recipes.TFKD_REG.T, recipes.TFKD_REG.a) == (0.1, 20.0, 0.99)
-    weak, strong = recipes.ZHANG_NETWORKS["cpu"]
+    assert (zhang.TFKD_REG.alpha, zhang.TFKD_REG.T, zhang.TFKD_REG.a) == (0.1, 20.0, 0.99)
+    weak, strong = zhang.ZHANG_NETWORKS["cpu"]
     size = {a: kd.count_params(kd.build(recipes.network(a, "cpu"), 10, (3, 32, 32))) for a in (weak, strong)}
     ratio = size[strong] / size[weak]
     assert 1.8 < ratio < 2.5      # about ResNet50 : ResNet18 = 2.1
@@ -101,65 +102,65 @@ def test_zhang_arms_share_the_adversarial_teacher_and_schedule():
 def test_sarfraz_arms_follow_table_one_and_the_two_stage_scheme():
     from kd import recipes
     teacher = recipes.teacher("resnet26", "cpu")
-    for method in recipes.SARFRAZ_METHODS + recipes.SARFRAZ_EXTRA:
-        cfg = recipes.sarfraz_arm(method, "resnet8", "cpu", seed=1)
+    for method in sarfraz.SARFRAZ_METHODS + sarfraz.SARFRAZ_EXTRA:
+        cfg = sarfraz.sarfraz_arm(method, "resnet8", "cpu", seed=1)
         assert cfg.seed == 1 and cfg.model.arch == "resnet8" and cfg.train == recipes.schedule("cpu")
         if method in ("ce", "one", "dml"):
             assert cfg.teacher is None
         else:
             assert cfg.teacher == teacher
-    assert recipes.sarfraz_arm("one", "resnet8", "cpu").method.T == 3.0
-    assert recipes.sarfraz_arm("dml", "resnet8", "cpu").method.T == 4.0
-    assert recipes.sarfraz_arm("ce", "resnet8", "cpu") == recipes.baseline("resnet8", "cpu")
-    assert recipes.sarfraz_arm("at", "wrn_16_2", "cpu").teacher == recipes.teacher("wrn_40_2", "cpu")
-    fitnet = recipes.sarfraz_arm("fitnet", "resnet8", "cpu")
+    assert sarfraz.sarfraz_arm("one", "resnet8", "cpu").method.T == 3.0
+    assert sarfraz.sarfraz_arm("dml", "resnet8", "cpu").method.T == 4.0
+    assert sarfraz.sarfraz_arm("ce", "resnet8", "cpu") == recipes.baseline("resnet8", "cpu")
+    assert sarfraz.sarfraz_arm("at", "wrn_16_2", "cpu").teacher == recipes.teacher("wrn_40_2", "cpu")
+    fitnet = sarfraz.sarfraz_arm("fitnet", "resnet8", "cpu")
     assert fitnet.method.name == "hinton" and (fitnet.method.alpha, fitnet.method.T) == (0.9, 4.0)
     stage1 = fitnet.init
     assert stage1.method.name == "fitnet" and stage1.teacher == teacher and stage1.seed == 0
     assert (stage1.train.epochs, stage1.train.lr, stage1.train.milestones, stage1.train.gamma) == \
         (5, 0.001, (3, 4), 0.1)
-    paper = recipes.stage1_schedule("paper")
+    paper = sarfraz.stage1_schedule("paper")
     assert (paper.epochs, paper.milestones) == (100, (60, 80))     # Sarfraz III
 
 
 def test_sarfraz_arm_refuses_unknown_methods_and_students():
     from kd import recipes
     with pytest.raises(ValueError, match="not one of Sarfraz's arms"):
-        recipes.sarfraz_arm("tfkd_self", "resnet8", "cpu")
+        sarfraz.sarfraz_arm("tfkd_self", "resnet8", "cpu")
     with pytest.raises(ValueError, match="not a Sarfraz student"):
-        recipes.sarfraz_arm("hinton", "resnet50", "cpu")
+        sarfraz.sarfraz_arm("hinton", "resnet50", "cpu")
 
 
 def test_gupta_students_are_the_five_layouts_of_table_two_at_the_cpu_width():
-    layouts = {k: (v["blocks"], v["stem_stride"]) for k, v in recipes.GUPTA_STUDENTS.items()}
+    layouts = {k: (v["blocks"], v["stem_stride"]) for k, v in gupta.GUPTA_STUDENTS.items()}
     assert sorted(layouts.values()) == sorted([((1, 1, 1, 1), 1), ((2, 2, 0, 0), 1), ((1, 1, 0, 0), 1),
                                                ((1, 1, 1, 1), 2), ((1, 1, 1, 1), 4)])
-    assert layouts[recipes.GUPTA_IDEAL] == ((1, 1, 1, 1), 2)
+    assert layouts[gupta.GUPTA_IDEAL] == ((1, 1, 1, 1), 2)
     t = recipes.teacher("resnet50", "cpu")
     for layout, (blocks, stride) in layouts.items():
-        s = recipes.gupta_student(layout, "cpu", seed=2)
+        s = gupta.gupta_student(layout, "cpu", seed=2)
         assert (s.model.arch, s.model.blocks, s.model.stem_stride, s.model.width) == ("resnet50", blocks, stride, 0.125)
         assert s.teacher == t and s.data == t.data and s.train == recipes.schedule("cpu") and s.seed == 2
         assert (s.method.name, s.method.T, s.method.alpha) == ("hinton", 1.0, 0.5)
-    paper = recipes.gupta_student(recipes.GUPTA_IDEAL, "paper")
+    paper = gupta.gupta_student(gupta.GUPTA_IDEAL, "paper")
     assert paper.model.width == 1.0 and paper.train.epochs == recipes.PAPER_EPOCHS
     assert paper.teacher == recipes.teacher("resnet50", "paper")
 
 
 def test_gupta_arms_without_kd_and_on_the_reduced_set():
-    ce = recipes.gupta_student(recipes.GUPTA_IDEAL, "cpu", seed=1, distil=False)
+    ce = gupta.gupta_student(gupta.GUPTA_IDEAL, "cpu", seed=1, distil=False)
     assert ce.method.name == "ce" and ce.teacher is None and ce.data.per_class is None
-    assert ce.model == recipes.gupta_student(recipes.GUPTA_IDEAL, "cpu").model
-    red = recipes.gupta_student(recipes.GUPTA_IDEAL, "cpu", reduced=True)
+    assert ce.model == gupta.gupta_student(gupta.GUPTA_IDEAL, "cpu").model
+    red = gupta.gupta_student(gupta.GUPTA_IDEAL, "cpu", reduced=True)
     assert red.data.per_class == 500 and red.data.test_per_class is None and red.teacher.data.per_class is None
-    assert recipes.gupta_student(recipes.GUPTA_IDEAL, "cpu", reduced=True, distil=False).data == red.data
+    assert gupta.gupta_student(gupta.GUPTA_IDEAL, "cpu", reduced=True, distil=False).data == red.data
     # smoke's full set is 20 a class: its reduced set is a tenth of it, still a strict subset
-    assert recipes.gupta_student(recipes.GUPTA_IDEAL, "smoke", reduced=True).data.per_class == 2
-    keys = {recipes.gupta_student(recipes.GUPTA_IDEAL, "cpu", reduced=r, distil=d).key()
+    assert gupta.gupta_student(gupta.GUPTA_IDEAL, "smoke", reduced=True).data.per_class == 2
+    keys = {gupta.gupta_student(gupta.GUPTA_IDEAL, "cpu", reduced=r, distil=d).key()
             for r in (False, True) for d in (False, True)}
     assert len(keys) == 4
     with pytest.raises(ValueError, match="Gupta's students"):
-        recipes.gupta_student("[3,4,6,3]", "cpu")
+        gupta.gupta_student("[3,4,6,3]", "cpu")
 
 
 def test_reduced_set_is_the_first_images_of_each_class():
@@ -177,7 +178,7 @@ def test_gupta_kd_is_half_of_their_cls_loss_plus_div_loss():
     from kd.losses import cross_entropy, hinton_kd
     g = torch.Generator().manual_seed(0)
     s, t, y = torch.randn(6, 10, generator=g), torch.randn(6, 10, generator=g), torch.arange(6)
-    m = recipes.GUPTA_KD
+    m = gupta.GUPTA_KD
     ours = (1 - m.alpha) * cross_entropy(s, y) + m.alpha * hinton_kd(s, t, m.T)
     kl = (F.softmax(t, 1) * (F.log_softmax(t, 1) - F.log_softmax(s, 1))).sum(1).mean()
     assert ours.item() == pytest.approx(0.5 * (F.cross_entropy(s, y) + kl).item(), rel=1e-6)

@@ -1,10 +1,10 @@
-"""kd.synthetic: the known-p* problem and the estimators of Gupta et al.'s Lemmas 1 and 2."""
+"""kd.studies.gupta_synthetic: the known-p* problem and the estimators of Gupta et al.'s Lemmas 1 and 2."""
 import math
 
 import numpy as np
 import pytest
 
-from kd.synthetic import (PROBLEM, GaussianMixture, Noised, Tempered, bayes_linear, block_variances,
+from kd.studies.gupta_synthetic import (PROBLEM, GaussianMixture, Noised, Tempered, bayes_linear, block_variances,
                           cross_entropy, distilled_risk, draw_estimates, empirical_risk,
                           equal_outputs, fit_softmax_regression, lemma1_moments, lemma2_terms,
                           mse_with_se, quadrature, squared_error)
