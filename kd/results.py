@@ -120,6 +120,33 @@ class Report:
         self.regime_info = {"rows": entries, "short": short, "short_gap": short_gap}
         return self.regime_info
 
+    def regime_reading(self) -> str:
+        """One line per recorded claim (whole claims only) on what the regime can explain, by
+        one rule stated before any result (issue 25's regime cell): where `regime()` found
+        ours more than its gap below the paper's ("short"), a verdict that held did so despite
+        the short recipe, which cannot explain it away; one that did not hold, was partly or
+        inconclusive may be the short recipe's doing, and only the `paper` profile can tell
+        it from the paper being wrong. Where ours are within the gap, the short recipe is an
+        unlikely explanation of any verdict."""
+        if self.regime_info is None:
+            raise ValueError("call regime(rows) first: the reading needs the regime")
+        short, gap = self.regime_info["short"], self.regime_info["short_gap"]
+        worst = min((r for r in self.regime_info["rows"] if r["gap"] is not None), key=lambda r: r["gap"], default=None)
+        where = f"{worst['what']} {worst['gap']:+.1f} points from the paper's" if worst else "no paper number"
+        lines = []
+        for c in self.claims:
+            if c.get("part"):
+                continue
+            if not short:
+                why = f"ours within {gap:g} points of the paper's ({where}): the short recipe is an unlikely explanation"
+            elif c["verdict"] == "held":
+                why = f"held although {where}: the short recipe does not explain it away"
+            else:
+                why = (f"{where}: the short recipe may explain this verdict; only the `paper` profile can tell "
+                       f"it from the paper being wrong")
+            lines.append(f"{c['id']} ({c['verdict']}): {why}")
+        return "\n".join(lines)
+
     def table(self, ids: tuple[str, ...] | None = None) -> str:
         """The rows as a fixed-width text table: paper beside ours."""
         lines = [f"{'id':<4} {'quantity':<58} {'paper':>10} {'ours':>10} {'std':>7} {'n':>3} unit"]

@@ -133,6 +133,10 @@ def _regime(result: dict, notebook: str) -> str:
     return f"short recipe ({worst['what']} {worst['gap']:+.1f} points vs the paper)"
 
 
+# a result file whose claims carry no decided effect was judged before kd.verdicts' protocol
+EARLIER_RULE = "judged by the rule before kd.verdicts' protocol: re-execute the notebook"
+
+
 def collect(profile: str = "cpu") -> list[Entry]:
     """Every experiment's whole claim, each followed by its parts (the main part first), from
     the result files of `profile`; experiments not run yet as one entry each."""
@@ -146,6 +150,8 @@ def collect(profile: str = "cpu") -> list[Entry]:
         if failed.exists():
             marker = json.loads(failed.read_text())
             stale = f"its last execution failed on {marker.get('when', '?')}: {marker.get('error', '')}"
+        elif result.get("claims") and not any("effect" in c for c in result["claims"]):
+            stale = EARLIER_RULE
         notebook = result.get("notebook", path.parent.name)
         regime = _regime(result, notebook)
         by_id: dict[str, list[dict]] = {}
@@ -182,7 +188,8 @@ def markdown(entries: list[Entry], profile: str = "cpu") -> str:
     lines = ["| id | claim | notebook | paper | ours (deciding effect) | verdict | regime | data |",
              "| --- | --- | --- | ---: | --- | --- | --- | --- |"]
     for e in entries:
-        verdict = (f"**{e.verdict}**" if not e.part else e.verdict) + (" (stale: last run failed)" if e.stale else "") \
+        why = "earlier rule, not re-executed yet" if e.stale == EARLIER_RULE else "last run failed"
+        verdict = (f"**{e.verdict}**" if not e.part else e.verdict) + (f" (stale: {why})" if e.stale else "") \
             if e.notebook else e.verdict
         if e.part:
             ident, claim = f"{e.id} · {e.part}{' (main)' if e.main else ''}", f"↳ {e.claim}"

@@ -29,6 +29,9 @@ def test_collect_gives_one_entry_per_experiment_with_the_headline_row(results):
     assert entries["G1"].paper == "97.26%" and entries["G1"].ours.startswith("96.5%")   # first row with a paper number
     assert entries["S1"].verdict == "not run yet" and entries["S1"].notebook == ""
     assert scoreboard.collect("smoke")[0].verdict == "not run yet"
+    # claims with no decided effect were judged before the protocol: the table says so
+    assert z1.stale == scoreboard.EARLIER_RULE
+    assert "**partly** (stale: earlier rule, not re-executed yet)" in scoreboard.markdown([z1])
 
 
 def test_a_claim_with_parts_shows_the_deciding_effect_and_every_part_main_first(tmp_path, monkeypatch):
@@ -89,3 +92,19 @@ def test_the_verdict_figure_has_a_cell_per_experiment(results):
 def test_the_scoreboard_reads_the_published_results_while_make_reproduce_stages_its_writes(results, monkeypatch):
     monkeypatch.setenv("KD_RESULTS", str(results / "build" / "stage" / "results"))
     assert scoreboard.collect("cpu")[0].verdict == "partly"
+
+
+def test_regime_reading_follows_one_rule_per_verdict():
+    report = kd.Report("20_test", "smoke", "cifar10")
+    report.claim("S1", "a", "held", "e")
+    report.claim("S1", "a part", "did not hold", "e", part="p")
+    report.claim("S2", "b", "inconclusive", "e")
+    with pytest.raises(ValueError, match="regime"):
+        report.regime_reading()
+    report.regime([("teacher", 80.0, 93.0), ("student", 75.0, 87.6)])
+    lines = report.regime_reading().splitlines()
+    assert len(lines) == 2                                   # whole claims only
+    assert lines[0].startswith("S1 (held): held although teacher -13.0 points")
+    assert lines[1].startswith("S2 (inconclusive): teacher -13.0 points") and "may explain" in lines[1]
+    report.regime([("teacher", 92.0, 93.0)])
+    assert "unlikely explanation" in report.regime_reading().splitlines()[1]
