@@ -210,6 +210,7 @@ def _train_on_ray(items: list[Job], workers: int, address: str | None, max_retri
         env.setdefault("KD_RUNS", str(paths.runs_dir()))
         env.setdefault("KD_DATA", str(paths.data_dir()))
         _start_ray(ray, workers, address, env, torch.cuda.device_count())
+    done, pending = 0, {}
     try:
         resources = ray.cluster_resources()
         if gpus is None:
@@ -220,7 +221,7 @@ def _train_on_ray(items: list[Job], workers: int, address: str | None, max_retri
                                                  max_retries=max_retries)
         wanted = {j.config.key(): j for j in items}
         tag = device_tag(default_device())
-        total, done, pending = len(todo), 0, {}
+        total = len(todo)
         print(f"training {total} run(s) on {'Ray at ' + address if address else f'{workers} local workers'} "
               f"({threads} thread(s) each{', 1 GPU each' if gpus else ''}); the rest are in the run cache",
               flush=True)
@@ -235,7 +236,9 @@ def _train_on_ray(items: list[Job], workers: int, address: str | None, max_retri
                 pending[task.remote(payload, deps, threads)] = (cfg, job)
             if not pending:
                 raise RuntimeError("run_many: runs are waiting on a teacher or first stage that no task trains")
-            finished, _ = ray.wait(list(pending), num_returns=1)
+            finished = []
+            while not finished:     # a timeout, so that a Ctrl-C is seen within a second
+                finished, _ = ray.wait(list(pending), num_returns=1, timeout=1.0)
             cfg, job = pending.pop(finished[0])
             folder_name, files = ray.get(finished[0])
             local = paths.runs_dir() / folder_name
@@ -248,6 +251,12 @@ def _train_on_ray(items: list[Job], workers: int, address: str | None, max_retri
             print(f"[{done}/{total}] trained {job.name or _describe(cfg)}{where}: {metrics['final_acc']:.2f}% "
                   f"(final epoch) in {metrics['train_seconds']:.0f} s; {time.perf_counter() - start:.0f} s so far",
                   flush=True)
+    except KeyboardInterrupt:
+        for ref in pending:
+            ray.cancel(ref, force=True)
+        print(f"run_many: interrupted; {done} run(s) finished and are in the run cache, {len(pending)} "
+              f"stopped (each resumes from its last checkpoint when run again)", flush=True)
+        raise
     finally:
         if started:
             ray.shutdown()

@@ -98,6 +98,34 @@ def test_a_killed_worker_is_retried_and_resumes_from_its_checkpoint(local_ray):
     assert alone.trained
 
 
+def test_ctrl_c_stops_run_many_on_ray_within_seconds_saying_what_finished(tmp_path):
+    """A SIGINT while Ray trains ends the caller (Ray's wait polls each second), cancels the
+    tasks and says in one line that finished runs stay and stopped ones resume."""
+    import subprocess
+    import sys
+    long = TEACHER.with_(train__epochs=50, data__per_class=600, seed=11)
+    code = ("import kd, json, sys; from kd.config import from_dict; cfg = from_dict(json.loads(sys.argv[1])); "
+            "kd.run_many([kd.Job(cfg, 'long')], workers=2)")
+    env = {**os.environ, "KD_RUNS": str(tmp_path), "KD_PROGRESS": "off"}
+    proc = subprocess.Popen([sys.executable, "-c", code, json.dumps(long.to_dict())], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, env=env)
+    lines = []
+    for line in proc.stdout:              # wait until Ray has started the task
+        lines.append(line)
+        if line.startswith("training 1 run(s)"):
+            break
+    time.sleep(3)
+    proc.send_signal(signal.SIGINT)
+    start = time.time()
+    try:
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert time.time() - start < 30 and proc.returncode != 0
+    assert "run_many: interrupted; 0 run(s) finished and are in the run cache, 1 stopped" in out
+
+
 def test_a_bad_config_is_refused_before_anything_starts(tmp_path, monkeypatch):
     monkeypatch.setenv("KD_RUNS", str(tmp_path))
     bad = TEACHER.with_(data=kd.DataConfig("mnist", holdout=60_000))
@@ -120,7 +148,8 @@ def test_runs_move_between_caches_with_their_checksums(tmp_path, monkeypatch):
     served = kd.run(STUDENT, progress=False)
     assert not served.trained and served.final_acc == trained.final_acc
     assert all(torch.equal(a, b) for a, b in zip(weights(served).values(), weights(trained).values()))
-    assert parallel.import_runs(tmp_path / "runs.tar") == ([], sorted(exported, key=exported.index)) or True
+    again, already = parallel.import_runs(tmp_path / "runs.tar")          # a second import adds nothing
+    assert again == [] and sorted(already) == sorted(exported)
 
 
 def test_a_damaged_export_is_refused_naming_the_file(tmp_path, monkeypatch):
