@@ -88,7 +88,8 @@ class Report:
         """Record a claim (or a part of one) judged by kd.verdicts (compare, equivalence,
         mcnemar, paired_bootstrap, Exact): its verdict, its evidence and rule, and the effect
         that decided, at the precision that decides it."""
-        return self.claim(id, claim, result.verdict, f"{result.evidence}; rule: {result.rule}", headline,
+        note = f" ({result.note})" if getattr(result, "note", "") else ""      # Exact: what no test covers
+        return self.claim(id, claim, result.verdict, f"{result.evidence}{note}; rule: {result.rule}", headline,
                           part=part, main=main, effect=result.effect(), paper=paper)
 
     def combine(self, id: str, claim: str, parts: list[dict], main: str | None = None) -> dict:

@@ -293,15 +293,21 @@ def measured(result: Result, name: str, params: dict, compute: Callable[[], dict
 
 
 def wall_time(report_or_start) -> str:
-    """The line a notebook's last cell prints: its wall time so far, and how many of its runs
-    were trained in this execution and how many came from the run cache."""
+    """The line a notebook's last cell prints: its wall time so far and the machine
+    (kd.measure.machine), how many of its runs were trained in this execution, and how many
+    came from the run cache with their training as time of this machine (`machine_share`:
+    `make reproduce` trains a notebook's plan ahead, so most of its cost is there)."""
+    from .measure import machine
     start = getattr(report_or_start, "started", report_or_start)
     seconds = time.perf_counter() - start
     trained = [s for here, s, _ in RUNS_ASKED.values() if here]
-    cached = [s for here, s, _ in RUNS_ASKED.values() if not here]
-    return (f"wall time {int(seconds // 60)} min {seconds % 60:.0f} s on {os.cpu_count()} cores; "
+    cached = [(s, share) for here, s, share in RUNS_ASKED.values() if not here]
+    ahead = sum(share for _, share in cached)
+    return (f"wall time {int(seconds // 60)} min {seconds % 60:.0f} s on {machine()}; "
             f"{len(trained)} runs trained in this execution ({sum(trained):,.0f} s of training), "
-            f"{len(cached)} served from the run cache (trained earlier in {sum(cached):,.0f} s)")
+            f"{len(cached)} served from the run cache (trained earlier in {sum(s for s, _ in cached):,.0f} s of "
+            f"training, {ahead / 60:.0f} min of this machine's time); wall time plus that: "
+            f"{(seconds + ahead) / 60:.0f} min")
 
 
 def spent_seconds(report_or_start, runs: Iterable[Result]) -> tuple[float, float]:

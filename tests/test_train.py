@@ -122,6 +122,10 @@ def test_a_budget_counts_the_training_its_run_cache_hides(mnist, tmp_path, monke
     assert kd.budget_line(start, 300, [cached]).endswith(": over it by 5 min")
     with pytest.raises(ValueError, match="budget_s"):
         kd.budget_line(start, 0, [cached])
+    line = kd.wall_time(start)        # the last cell's line: the machine, and the cache's hidden cost
+    assert line.startswith("wall time 1") and kd.measure.machine() in line
+    ahead = sum(share for here, _, share in run_module.RUNS_ASKED.values() if not here)
+    assert ahead > 0 and f"{ahead / 60:.0f} min of this machine's time" in line
 
 
 def test_a_checkpoint_without_gradients_restarts_when_they_are_asked_for(mnist, tmp_path, monkeypatch):
