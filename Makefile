@@ -36,7 +36,7 @@ reproduce: env data
 	$(PY) -m kd reproduce --profile $(PROFILE) $(if $(NB),--nb $(NB))
 
 unit: env data
-	$(PY) -m pytest tests
+	$(PY) -m pytest tests --durations=15
 
 # nbval over the notebooks under smoke (not part of `make test`: its smoke run executes every
 # notebook once, through the same papermill path as `make reproduce`)
