@@ -182,3 +182,39 @@ def test_gupta_kd_is_half_of_their_cls_loss_plus_div_loss():
     ours = (1 - m.alpha) * cross_entropy(s, y) + m.alpha * hinton_kd(s, t, m.T)
     kl = (F.softmax(t, 1) * (F.log_softmax(t, 1) - F.log_softmax(s, 1))).sum(1).mean()
     assert ours.item() == pytest.approx(0.5 * (F.cross_entropy(s, y) + kl).item(), rel=1e-6)
+
+
+def test_the_calibration_rule_picks_each_schedules_best_rate_then_the_best_mean():
+    seed0 = {("step", 0.05): 76.0, ("step", 0.1): 77.0, ("step", 0.2): 77.0,        # a tie: the lower rate
+             ("cosine", 0.1): 79.0, ("cosine", 0.2): 80.0,
+             ("onecycle", 0.2): 80.5, ("onecycle", 0.4): 80.4}
+    assert recipes.finalists(seed0) == [("step", 0.1), ("cosine", 0.2), ("onecycle", 0.2)]
+    assert recipes.choose_schedule({("step", 0.1): 77.1, ("cosine", 0.2): 80.9, ("onecycle", 0.2): 80.8}) == ("cosine", 0.2)
+    assert recipes.choose_schedule({("cosine", 0.2): 80.0, ("onecycle", 0.2): 80.0}) == ("cosine", 0.2)   # earlier schedule
+    with pytest.raises(ValueError, match="at least one finalist"):
+        recipes.choose_schedule({})
+
+
+def test_budget_schedules_decay_to_zero_and_refuse_unknown_kinds():
+    from kd.train import lr_factor
+    for kind in ("cosine", "onecycle"):
+        s = recipes.budget_schedule(kind, 0.2, 10)
+        assert (s.schedule, s.lr, s.epochs, s.milestones) == (kind, 0.2, 10, ())
+        assert lr_factor(s, 10 * 391 - 1, 391) == pytest.approx(0.0, abs=1e-3)
+    assert max(lr_factor(recipes.budget_schedule("onecycle", 0.2, 10), k, 391) for k in range(0, 3910, 10)) \
+        == pytest.approx(1.0, abs=1e-2)
+    assert recipes.budget_schedule("step", 0.1, 10) == recipes.step_schedule(10)
+    with pytest.raises(ValueError, match="allowed: step, cosine, onecycle"):
+        recipes.budget_schedule("linear", 0.1, 10)
+
+
+def test_cpu_cifar_runs_of_sarfraz_recipe_use_the_calibrated_schedule():
+    """Every `cpu` run of Sarfraz's recipe (notebook 20's baseline and KD arms, the teachers
+    every CIFAR notebook shares) trains with recipes.CPU_SCHEDULE over CPU_EPOCHS; `paper`
+    keeps the paper's step schedule."""
+    expected = recipes.budget_schedule(*recipes.CPU_SCHEDULE, recipes.CPU_EPOCHS)
+    assert recipes.schedule("cpu") == expected
+    for method in ("ce", "hinton", "at", "crd"):
+        assert sarfraz.sarfraz_arm(method, "resnet8", "cpu").train == expected
+    assert recipes.teacher("resnet26", "cpu").train == expected
+    assert sarfraz.sarfraz_arm("ce", "resnet8", "paper").train == recipes.step_schedule(200)
