@@ -238,9 +238,7 @@ def _train_on_ray(items: list[Job], workers: int, address: str | None, max_retri
                 pending[task.remote(payload, deps, threads)] = (cfg, job)
             if not pending:
                 raise RuntimeError("run_many: runs are waiting on a teacher or first stage that no task trains")
-            finished = []
-            while not finished:     # a timeout, so that a Ctrl-C is seen within a second
-                finished, _ = ray.wait(list(pending), num_returns=1, timeout=1.0)
+            finished, _ = ray.wait(list(pending), num_returns=1)
             cfg, job = pending.pop(finished[0])
             folder_name, files = ray.get(finished[0])
             local = paths.runs_dir() / folder_name

@@ -99,8 +99,8 @@ def test_a_killed_worker_is_retried_and_resumes_from_its_checkpoint(local_ray):
 
 
 def test_ctrl_c_stops_run_many_on_ray_within_seconds_saying_what_finished(tmp_path):
-    """A SIGINT while Ray trains ends the caller (Ray's wait polls each second), cancels the
-    tasks and says in one line that finished runs stay and stopped ones resume."""
+    """A SIGINT while Ray trains ends the caller, cancels the tasks and says in one line that
+    finished runs stay and stopped ones resume."""
     import subprocess
     import sys
     long = TEACHER.with_(train__epochs=50, data__per_class=600, seed=11)
