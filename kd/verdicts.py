@@ -294,6 +294,16 @@ def _standard_error(t: np.ndarray, c: np.ndarray, paired: bool, noise: Noise | N
     return floor, float(noise.df), "floor", f"floor {floor_how} = {floor:.4g}{extra}"
 
 
+def _difference(t: np.ndarray, c: np.ndarray, paired: bool) -> tuple[np.ndarray, float]:
+    """The per-seed differences (paired; empty otherwise) and the effect: their mean, or the
+    difference of the arms' means."""
+    if paired and len(t) != len(c):
+        raise ValueError(f"a paired comparison needs one control per treatment seed: "
+                         f"len(treatment)={len(t)}, len(control)={len(c)} (or pass paired=False)")
+    diffs = t - c if paired else np.array([])
+    return diffs, float(np.mean(diffs)) if paired else float(np.mean(t) - np.mean(c))
+
+
 def _df_text(df: float) -> str:
     return f"{df:g}" if float(df).is_integer() else f"{df:.1f}"
 
@@ -317,12 +327,8 @@ def compare(treatment: Sequence[float], control: Sequence[float], *, noise: Nois
                          "settings: give paired=False and the treatment's noise too")
     if not (isinstance(min_effect, (int, float)) and math.isfinite(min_effect) and min_effect >= 0):
         raise ValueError(f"min_effect must be a finite number >= 0, got {min_effect!r}")
-    if paired and len(t) != len(c):
-        raise ValueError(f"a paired comparison needs one control per treatment seed: "
-                         f"len(treatment)={len(t)}, len(control)={len(c)} (or pass paired=False)")
 
-    diffs = t - c if paired else np.array([])
-    mean = float(np.mean(diffs)) if paired else float(np.mean(t) - np.mean(c))
+    diffs, mean = _difference(t, c, paired)
     se, df, source, how = _standard_error(t, c, paired, noise, noise_control)
     crit = critical_value(df, alpha) if se is not None else None
     cross = direction * (diffs if paired else (t[:, None] - c[None, :]).ravel())
@@ -402,11 +408,7 @@ def equivalence(treatment: Sequence[float], control: Sequence[float], *, margin:
     _check_noise(noise)
     if not (isinstance(margin, (int, float)) and math.isfinite(margin) and margin > 0):
         raise ValueError(f"margin must be a finite number > 0 (stated before the runs), got {margin!r}")
-    if paired and len(t) != len(c):
-        raise ValueError(f"a paired comparison needs one control per treatment seed: "
-                         f"len(treatment)={len(t)}, len(control)={len(c)} (or pass paired=False)")
-    diffs = t - c if paired else np.array([])
-    mean = float(np.mean(diffs)) if paired else float(np.mean(t) - np.mean(c))
+    diffs, mean = _difference(t, c, paired)
     se, df, source, how = _standard_error(t, c, paired, noise)
     crit = critical_value(df, alpha, sides=1) if se is not None else None
     interval = None if se is None else (mean - crit * se, mean + crit * se)
