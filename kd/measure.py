@@ -2,11 +2,8 @@
 machine every timing was taken on."""
 from __future__ import annotations
 
-import os
-import platform
 import statistics
 import time
-from pathlib import Path
 from typing import NamedTuple
 
 import torch
@@ -14,32 +11,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from .modes import eval_mode
-from .train import resolve_precision
-
-
-def cpu_name() -> str:
-    """The CPU's model name (/proc/cpuinfo on Linux, else what the platform reports)."""
-    info = Path("/proc/cpuinfo")
-    if info.is_file():
-        for line in info.read_text(errors="replace").splitlines():
-            if line.lower().startswith("model name") and ":" in line:
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown CPU"
-
-
-def machine(device: torch.device | str | None = None) -> str:
-    """One line naming what an execution's timings were measured on: the device (a GPU's
-    name, or the CPU's model and cores), torch's CPU kernels (AVX2, AVX512, ...) and what
-    precision "auto" means there. Timings are only comparable on the same line: the `cpu`
-    budgets were set on a 2-core CPU with AVX512-BF16, where "auto" trains in bf16; on one
-    without native bf16 kd trains in float32, several times slower (benchmarks/README.md)."""
-    device = torch.device(device if device is not None else ("cuda" if torch.cuda.is_available() else "cpu"))
-    if device.type == "cuda":
-        where = f"cuda ({torch.cuda.get_device_name(device)})"
-    else:
-        where = f"cpu ({cpu_name()}, {os.cpu_count()} cores, {torch.get_num_threads()} threads)"
-    kernels = torch.backends.cpu.get_cpu_capability()
-    return f"{where}; torch {torch.__version__}, CPU kernels {kernels}; precision auto = {resolve_precision('auto', device)}"
+from .train import cpu_name, machine, resolve_precision  # noqa: F401  (kd.measure.machine, as before)
 
 
 def count_params(model: nn.Module, include_bias: bool = True) -> int:

@@ -294,10 +294,10 @@ def measured(result: Result, name: str, params: dict, compute: Callable[[], dict
 
 def wall_time(report_or_start) -> str:
     """The line a notebook's last cell prints: its wall time so far and the machine
-    (kd.measure.machine), how many of its runs were trained in this execution, and how many
+    (kd.train.machine), how many of its runs were trained in this execution, and how many
     came from the run cache with their training as time of this machine (`machine_share`:
     `make reproduce` trains a notebook's plan ahead, so most of its cost is there)."""
-    from .measure import machine
+    from .train import machine
     start = getattr(report_or_start, "started", report_or_start)
     seconds = time.perf_counter() - start
     trained = [s for here, s, _ in RUNS_ASKED.values() if here]

@@ -13,7 +13,10 @@ import contextlib
 import functools
 import math
 import operator
+import os
+import platform
 import time
+from pathlib import Path
 from typing import Callable, Protocol
 
 import torch
@@ -51,6 +54,31 @@ def check_device(device: torch.device | str | None) -> torch.device:
     if d.type not in ("cpu", "cuda") and not (d.type == "mps" and mps):
         raise ValueError(f"device={device!r} is not a device kd trains on; allowed here: {allowed}")
     return d
+
+
+def cpu_name() -> str:
+    """The CPU's model name (/proc/cpuinfo on Linux, else what the platform reports)."""
+    info = Path("/proc/cpuinfo")
+    if info.is_file():
+        for line in info.read_text(errors="replace").splitlines():
+            if line.lower().startswith("model name") and ":" in line:
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown CPU"
+
+
+def machine(device: torch.device | str | None = None) -> str:
+    """One line naming what an execution's timings were measured on: the device (a GPU's
+    name, or the CPU's model and cores), torch's CPU kernels (AVX2, AVX512, ...) and what
+    precision "auto" means there. Timings are only comparable on the same line: the `cpu`
+    budgets were set on a 2-core CPU with AVX512-BF16, where "auto" trains in bf16; on one
+    without native bf16 kd trains in float32, several times slower (benchmarks/README.md)."""
+    device = torch.device(device if device is not None else ("cuda" if torch.cuda.is_available() else "cpu"))
+    if device.type == "cuda":
+        where = f"cuda ({torch.cuda.get_device_name(device)})"
+    else:
+        where = f"cpu ({cpu_name()}, {os.cpu_count()} cores, {torch.get_num_threads()} threads)"
+    kernels = torch.backends.cpu.get_cpu_capability()
+    return f"{where}; torch {torch.__version__}, CPU kernels {kernels}; precision auto = {resolve_precision('auto', device)}"
 
 
 def native_bf16(device: torch.device) -> bool:

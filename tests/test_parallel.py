@@ -103,8 +103,9 @@ def test_ctrl_c_stops_run_many_on_ray_within_seconds_saying_what_finished(tmp_pa
     finished runs stay and stopped ones resume."""
     import subprocess
     import sys
-    long = TEACHER.with_(train__epochs=50, data__per_class=600, seed=11)
-    code = ("import kd, json, sys; from kd.config import from_dict; cfg = from_dict(json.loads(sys.argv[1])); "
+    long = TEACHER.with_(train__epochs=400, data__per_class=600, seed=11)
+    code = ("import signal; signal.signal(signal.SIGINT, signal.default_int_handler)\n"   # a shell's background
+            "import kd, json, sys; from kd.config import from_dict; cfg = from_dict(json.loads(sys.argv[1])); "  # job ignores it
             "kd.run_many([kd.Job(cfg, 'long')], workers=2)")
     env = {**os.environ, "KD_RUNS": str(tmp_path), "KD_PROGRESS": "off"}
     proc = subprocess.Popen([sys.executable, "-c", code, json.dumps(long.to_dict())], stdout=subprocess.PIPE,
