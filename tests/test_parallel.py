@@ -58,13 +58,16 @@ def test_a_plan_with_a_teacher_gives_the_weights_of_training_one_by_one(local_ra
         assert a.final_acc == b.final_acc
 
 
-def _ray_worker_pids() -> list[int]:
-    """The processes running kd's Ray task (Ray titles them ray::_remote_train)."""
+def _ray_worker_pids(runs) -> list[int]:
+    """The processes running kd's Ray task (Ray titles them ray::_remote_train) for this test's
+    Ray instance only: their environment carries its run cache (KD_RUNS), so a kd run_many of
+    another process on the same machine is left alone."""
     from pathlib import Path
     pids = []
     for proc in Path("/proc").glob("[0-9]*"):
         try:
-            if b"_remote_train" in (proc / "cmdline").read_bytes():
+            if b"_remote_train" in (proc / "cmdline").read_bytes() and \
+                    f"KD_RUNS={runs}".encode() in (proc / "environ").read_bytes().split(b"\0"):
                 pids.append(int(proc.name))
         except OSError:
             pass
@@ -82,7 +85,7 @@ def test_a_killed_worker_is_retried_and_resumes_from_its_checkpoint(local_ray):
             time.sleep(0.05)
         time.sleep(0.2)
         seen["history"] = torch.load(folder / "checkpoint.pt", weights_only=True)["history"]
-        for pid in _ray_worker_pids():
+        for pid in _ray_worker_pids(local_ray):
             os.kill(pid, signal.SIGKILL)
             seen["killed"] = pid
 
