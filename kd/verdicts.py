@@ -490,15 +490,18 @@ class PairedTest:
 
 def _seed_floor(noise: Noise | None, alpha: float, models_per_arm: int) -> tuple[float | None, str]:
     if noise is None:
-        return None, ("the two arms are not separately trained (no training seed enters)"
+        return None, ("the two arms are not separately trained (no training seed enters; a test over the "
+                      "images alone, no df of seeds)"
                       if models_per_arm == 0 else
                       f"{models_per_arm} trained model(s) per arm and no seed noise given: the training "
-                      f"seed's noise is left out of this test")
+                      f"seed's noise is left out of this test (no df of seeds)")
     se = noise.std * math.sqrt(2 / models_per_arm)
-    floor = critical_value(noise.df, alpha) * se
+    crit = critical_value(noise.df, alpha)
+    floor = crit * se
     return floor, (f"{models_per_arm} trained model(s) per arm: the p-value leaves the training seed's noise "
                    f"out, so the effect must also clear the seed-noise floor t{noise.df} x {noise.std:.3g} x "
-                   f"sqrt(2/{models_per_arm}) = {floor:.3g} ({noise.setting})")
+                   f"sqrt(2/{models_per_arm}) = {floor:.3g} (df {noise.df}, critical value {crit:.3g}; "
+                   f"{noise.setting})")
 
 
 def _signed(sign: int, direction: int) -> str:
