@@ -240,8 +240,10 @@ def figure(entries: list[Entry], title: str = ""):
         row = rows.index(studies[e.id[0]])
         x = column.get(studies[e.id[0]], 0)
         column[studies[e.id[0]]] = x + 1
-        ax.add_patch(plt.Rectangle((x, -row - 0.45), 0.9, 0.9, color=COLOURS.get(e.verdict, "#ffffff"),
-                                   hatch="//" if e.stale else None, ec="#555555", lw=0.5))
+        # a hatch is drawn in the edge colour: white stripes on a stale verdict's colour
+        ax.add_patch(plt.Rectangle((x, -row - 0.45), 0.9, 0.9, facecolor=COLOURS.get(e.verdict, "#ffffff"),
+                                   hatch="///" if e.stale else None, edgecolor="white" if e.stale else "#555555",
+                                   lw=0.5))
         ax.text(x + 0.45, -row, e.id, ha="center", va="center", fontsize=9,
                 color="white" if e.verdict in ("held", "did not hold", "inconclusive") else "black")
     ax.set_xlim(-0.1, max(column.values()) + 0.1)
@@ -250,7 +252,9 @@ def figure(entries: list[Entry], title: str = ""):
     ax.set_xticks([])
     for side in ("top", "right", "bottom", "left"):
         ax.spines[side].set_visible(False)
-    ax.legend(handles=[Patch(color=c, label=v) for v, c in COLOURS.items()], loc="center left",
+    ax.legend(handles=[Patch(color=c, label=v) for v, c in COLOURS.items()]
+              + [Patch(facecolor="#888888", hatch="///", edgecolor="white", label="stale: earlier rule\nor failed run")],
+              loc="center left",
               bbox_to_anchor=(1.0, 0.5), fontsize=8, frameon=False)
     ax.set_title(title, fontsize=10)
     fig.tight_layout()
