@@ -12,12 +12,14 @@ from .. import recipes
 from ..config import check_profile
 from ..parallel import Job
 
-# smoke: a pipeline check on 20 images a class; cpu: the candidates, the calibration and 5 noise
+# smoke: a pipeline check on 20 images a class (one timed step, once); cpu: the candidates, the calibration and 5 noise
 # seeds; paper: the paper's 200 epochs only (on a GPU; no calibration: paper keeps its schedule)
 SETTINGS = {
-    "smoke": dict(candidates=(1, 2), noise_seeds=(0, 1), timing_steps=2, calibrate=True),
-    "cpu": dict(candidates=recipes.CANDIDATE_EPOCHS, noise_seeds=recipes.NOISE_SEEDS, timing_steps=20, calibrate=True),
-    "paper": dict(candidates=(recipes.PAPER_EPOCHS,), noise_seeds=recipes.NOISE_SEEDS, timing_steps=50, calibrate=False),
+    "smoke": dict(candidates=(1, 2), noise_seeds=(0, 1), timing_steps=1, timing_rounds=1, calibrate=True),
+    "cpu": dict(candidates=recipes.CANDIDATE_EPOCHS, noise_seeds=recipes.NOISE_SEEDS, timing_steps=20, timing_rounds=3,
+                calibrate=True),
+    "paper": dict(candidates=(recipes.PAPER_EPOCHS,), noise_seeds=recipes.NOISE_SEEDS, timing_steps=50, timing_rounds=3,
+                  calibrate=False),
 }
 
 
