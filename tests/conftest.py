@@ -25,3 +25,22 @@ def tiny_run(**changes) -> kd.RunConfig:
                        model=kd.ModelConfig("mlp", (64,)),
                        train=kd.TrainConfig(epochs=2, batch_size=50, lr=0.05))
     return cfg.with_(**changes)
+
+
+def interrupt_after(cfg: kd.RunConfig, epochs: int, monkeypatch) -> None:
+    """Run `cfg` until its checkpoint after `epochs` epochs is written, then stop it as
+    Ctrl-C would, leaving an interrupted run behind."""
+    import kd.runner as run_module
+    real_fit = run_module.fit
+
+    def fit_then_crash(*args, on_epoch_end, **kwargs):
+        def save_and_stop(state):
+            on_epoch_end(state)
+            if len(state["history"]) == epochs:
+                raise KeyboardInterrupt
+        return real_fit(*args, on_epoch_end=save_and_stop, **kwargs)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(run_module, "fit", fit_then_crash)
+        with pytest.raises(KeyboardInterrupt):
+            kd.run(cfg, progress=False)

@@ -21,7 +21,7 @@ import torch
 import kd
 from kd.cache import CorruptRunWarning, digest, record_digests, verify_entry
 
-from conftest import tiny_run
+from conftest import interrupt_after, tiny_run
 
 
 def _folder(result: kd.Result) -> Path:
@@ -167,19 +167,6 @@ def test_a_run_folder_replaced_by_a_file_is_moved_aside_and_trained_again(mnist)
     assert len(moved) == 1 and moved[0].read_text() == "not a folder"
 
 
-def _stop_after(m: pytest.MonkeyPatch, epochs: int) -> None:
-    """Make kd.run stop like a killed process once `epochs` epochs are checkpointed."""
-    real = kd.runner.fit
-
-    def fit(*args, on_epoch_end, **kw):
-        def end(state):
-            on_epoch_end(state)
-            if len(state["history"]) == epochs:
-                raise KeyboardInterrupt
-        return real(*args, on_epoch_end=end, **kw)
-    m.setattr(kd.runner, "fit", fit)
-
-
 def _weights(result: kd.Result) -> dict:
     return {k: v.detach().clone() for k, v in result.model.state_dict().items()}
 
@@ -193,10 +180,7 @@ def _interrupted(monkeypatch, cfg, epochs: int) -> tuple[dict, Path]:
     reference = kd.run(cfg, progress=False)
     weights, folder = _weights(reference), _folder(reference)
     shutil.rmtree(folder)
-    with monkeypatch.context() as m:
-        _stop_after(m, epochs)
-        with pytest.raises(KeyboardInterrupt):
-            kd.run(cfg, progress=False)
+    interrupt_after(cfg, epochs, monkeypatch)
     assert (folder / "checkpoint.pt").exists() and not (folder / "metrics.json").exists()
     kd.runner.RUNS_ASKED.pop(reference.key)          # so that the next run's record says if it resumed
     return weights, folder

@@ -7,7 +7,7 @@ import kd
 from kd import measure
 from kd.train import lr_factor
 
-from conftest import tiny_run
+from conftest import interrupt_after, tiny_run
 
 
 def test_training_loss_falls_and_the_model_learns(mnist):
@@ -56,25 +56,6 @@ def test_cache_key_covers_every_part_of_the_config():
     assert base.key() == tiny_run(method=kd.MethodConfig("hinton"), teacher=tiny_run()).key()
     assert base.with_(method__T=4).key() == base.with_(method__T=4.0).key()
     assert kd.config.from_dict(json.loads(json.dumps(base.to_dict()))) == base
-
-
-def interrupt_after(cfg: kd.RunConfig, epochs: int, monkeypatch) -> None:
-    """Run `cfg` until its checkpoint after `epochs` epochs is written, then stop it as
-    Ctrl-C would, leaving an interrupted run behind."""
-    import kd.runner as run_module
-    real_fit = run_module.fit
-
-    def fit_then_crash(*args, on_epoch_end, **kwargs):
-        def save_and_stop(state):
-            on_epoch_end(state)
-            if len(state["history"]) == epochs:
-                raise KeyboardInterrupt
-        return real_fit(*args, on_epoch_end=save_and_stop, **kwargs)
-
-    with monkeypatch.context() as patch:
-        patch.setattr(run_module, "fit", fit_then_crash)
-        with pytest.raises(KeyboardInterrupt):
-            kd.run(cfg, progress=False)
 
 
 def test_interrupted_run_resumes_from_its_last_epoch(mnist, tmp_path, monkeypatch):
