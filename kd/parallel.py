@@ -167,13 +167,6 @@ def unpack(files: dict[str, bytes], folder: Path, cfg: RunConfig | None = None) 
     return True
 
 
-def finished_folder(cfg: RunConfig) -> Path | None:
-    """The run cache folder holding `cfg` finished: this device's own, else one trained on
-    another device (shipped back from a cluster or imported), else None."""
-    from .runner import find_finished
-    return find_finished(cfg)
-
-
 # ------------------------------------------------------------------------ Ray
 
 def _remote_train(payload: dict, deps: list[tuple[str, dict[str, bytes]]], threads: int) -> tuple[str, dict]:
@@ -299,7 +292,8 @@ def export_runs(configs, path: Path) -> list[str]:
     import json
     from .atomic import write_atomic
     runs = closure(configs)
-    folders = [(cfg, find) for cfg in runs for find in [finished_folder(cfg)]]
+    from .runner import find_finished
+    folders = [(cfg, find_finished(cfg)) for cfg in runs]
     missing = [cfg for cfg, f in folders if f is None]
     if missing:
         raise ValueError(f"{len(missing)} of the {len(runs)} runs have not finished in this run cache "
