@@ -14,7 +14,7 @@ REPO_URL    ?= https://github.com/kd-reproductions/kd
 KERNEL      := kd
 export REPO_URL
 
-.PHONY: all env data reproduce test unit nbval smoke dryrun bench bench-parts bench-smoke clean
+.PHONY: all env data reproduce test lane-unit lane-smoke unit nbval smoke dryrun bench bench-parts bench-smoke clean
 
 all: test
 
@@ -60,7 +60,18 @@ bench-parts: env data
 bench-smoke: env data
 	$(PY) benchmarks/bench.py --smoke
 
-test: unit smoke dryrun bench-smoke
+# two lanes side by side, one per core of a 2-core machine (each is mostly one busy core: small
+# networks, Python between kernels): the unit tests then the paper dry run, beside the
+# notebooks' smoke execution; then the smoke benchmark alone, so nothing else runs while it times.
+# Each lane's output is printed whole when it ends (--output-sync).
+test: env data
+	$(MAKE) --no-print-directory -j2 --output-sync=recurse lane-unit lane-smoke
+	$(MAKE) --no-print-directory bench-smoke
+
+lane-unit: unit
+	$(MAKE) --no-print-directory dryrun
+
+lane-smoke: smoke
 
 clean:
 	rm -rf build runs .pytest_cache

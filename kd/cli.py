@@ -54,9 +54,10 @@ def train_main(argv: list[str]) -> int:
     numbers = _numbers(parser, args.nb)
     if args.dry_run:
         from .dryrun import dry_run
+        checked: dict = {}          # a combination several notebooks share is built and stepped once
         for nb in numbers:
             print(f"notebook {nb}:", end=" ")
-            dry_run(studies.plan(nb, args.profile), args.profile)
+            dry_run(studies.plan(nb, args.profile), args.profile, checked=checked)
         return 0
     jobs, seen = [], set()          # several notebooks' plans trained as one, so no worker waits between them
     for nb in numbers:

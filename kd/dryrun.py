@@ -158,17 +158,25 @@ def check(cfg: RunConfig, batch: int = 4) -> Checked:
                    teacher_macs)
 
 
-def dry_run(jobs, profile: str = "", out=print) -> dict:
+def dry_run(jobs, profile: str = "", out=print, checked: dict[tuple, Checked] | None = None) -> dict:
     """Check every distinct combination of the plan `jobs` (see `check`) and print the plan:
-    its runs, epochs, and projected hours here and on one GPU. Returns the figures."""
+    its runs, epochs, and projected hours here and on one GPU. Returns the figures.
+
+    `checked`: the combinations already built and stepped by this process (several plans
+    dry-run in turn share one dict, so a combination two notebooks use is checked once); this
+    call adds its own to it."""
     from . import paths
     runs = closure(as_job(j).config for j in jobs)
+    checked = {} if checked is None else checked
     combos: dict[tuple, Checked] = {}
+    new = 0
     start = time.perf_counter()
     for cfg in runs:
         key = _combination(cfg)
-        if key not in combos:
-            combos[key] = check(cfg)
+        if key not in checked:
+            checked[key] = check(cfg)
+            new += 1
+        combos[key] = checked[key]
     throughput = machine_macs_per_s()
     here = gpu = 0.0
     epochs = 0
@@ -181,11 +189,12 @@ def dry_run(jobs, profile: str = "", out=print) -> dict:
         gpu += steps * max(step_macs / GPU_MACS_PER_S, GPU_STEP_FLOOR_S)
     missing = sorted({cfg.data.name for cfg in runs if not _available(cfg.data.name, paths)})
     figures = {"runs": len(runs), "jobs": len(jobs), "combinations": len(combos), "epochs": epochs,
-               "hours_here": here / 3600, "hours_gpu": gpu / 3600, "missing_data": missing,
-               "seconds": time.perf_counter() - start}
+               "new_combinations": new, "hours_here": here / 3600, "hours_gpu": gpu / 3600,
+               "missing_data": missing, "seconds": time.perf_counter() - start}
     out(f"dry run{' of the ' + profile + ' plan' if profile else ''}: {len(jobs)} jobs, {len(runs)} distinct runs "
         f"(teachers and first stages included), {epochs:,} epochs; {len(combos)} distinct (network, method, "
-        f"teacher, data) combinations built and stepped twice in {figures['seconds']:.0f} s: all fine")
+        f"teacher, data) combinations, {new} of them new to this process, built and stepped twice in "
+        f"{figures['seconds']:.0f} s: all fine")
     figures["machine_gmacs"] = throughput / 1e9
     out(f"  projected: {figures['hours_here']:,.1f} h on this machine ({torch.get_num_threads()} threads; each run's "
         f"multiply-accumulates at the {throughput / 1e9:.1f} GMAC/s a measured ResNet-8 step sustains here), "
