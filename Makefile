@@ -32,11 +32,18 @@ $(VENV)/.installed: pyproject.toml
 data: env
 	$(PY) -m kd data $(if $(wildcard $(DATA_MIRROR)/restore.py),--mirror $(DATA_MIRROR),--download)
 
+UNIT        = $(PY) -m pytest tests --durations=15
+SMOKE       = $(PY) -m kd reproduce --profile smoke
+# every notebook's paper plan checked (each distinct combination built and stepped twice, once
+# across all plans) and projected
+DRYRUN      = $(PY) -m kd train --profile paper --dry-run --nb $$($(PY) -c "from kd import studies; print(','.join(studies.notebook_numbers()))")
+BENCH_SMOKE = $(PY) benchmarks/bench.py --smoke
+
 reproduce: env data
 	$(PY) -m kd reproduce --profile $(PROFILE) $(if $(NB),--nb $(NB))
 
 unit: env data
-	$(PY) -m pytest tests --durations=15
+	$(UNIT)
 
 # nbval over the notebooks under smoke (not part of `make test`: its smoke run executes every
 # notebook once, through the same papermill path as `make reproduce`)
@@ -44,11 +51,10 @@ nbval: env data
 	KD_PROFILE=smoke $(PY) -m pytest -p no:cacheprovider --nbval-lax --nbval-kernel-name $(KERNEL) notebooks
 
 smoke: env data
-	$(PY) -m kd reproduce --profile smoke
+	$(SMOKE)
 
-# every notebook's paper plan checked (each distinct combination built and stepped twice) and projected
 dryrun: env
-	$(PY) -m kd train --profile paper --dry-run --nb $$($(PY) -c "from kd import studies; print(','.join(studies.notebook_numbers()))")
+	$(DRYRUN)
 
 # the full benchmark takes about 10 minutes on 2 cores; CI runs the seconds-long smoke mode
 bench: env data
@@ -58,20 +64,25 @@ bench-parts: env data
 	$(PY) benchmarks/step_parts.py --cases MNIST
 
 bench-smoke: env data
-	$(PY) benchmarks/bench.py --smoke
+	$(BENCH_SMOKE)
 
-# two lanes side by side, one per core of a 2-core machine (each is mostly one busy core: small
-# networks, Python between kernels): the unit tests then the paper dry run, beside the
-# notebooks' smoke execution; then the smoke benchmark alone, so nothing else runs while it times.
-# Each lane's output is printed whole when it ends (--output-sync).
+# Two lanes side by side, each with one torch thread (KD_THREADS=1, kd.cpu_threads), since
+# both are mostly one busy core (small networks, Python between kernels): the unit tests then
+# the paper dry run, beside the notebooks' smoke execution. One thread each, because two
+# two-thread processes on two cores wait on each other's threads: a unit test took 9x longer.
+# Each lane's output is printed whole when it ends (--output-sync). Then the smoke benchmark
+# alone, with every core, so nothing else runs while it times.
 test: env data
-	$(MAKE) --no-print-directory -j2 --output-sync=recurse lane-unit lane-smoke
-	$(MAKE) --no-print-directory bench-smoke
+	KD_THREADS=1 $(MAKE) --no-print-directory -j2 --output-sync=recurse lane-unit lane-smoke
+	$(BENCH_SMOKE)
 
-lane-unit: unit
-	$(MAKE) --no-print-directory dryrun
+# the lanes of `make test` (they expect `make env data` done)
+lane-unit:
+	$(UNIT)
+	$(DRYRUN)
 
-lane-smoke: smoke
+lane-smoke:
+	$(SMOKE)
 
 clean:
 	rm -rf build runs .pytest_cache

@@ -25,7 +25,7 @@ from .measure import count_macs, count_params, inference_ratio, inference_second
 from .models import MODELS, Features, build
 from .results import Report, mean_std, save_figure
 from .runner import Result, budget_line, is_done, loader_for, measured, run, spent_seconds, split, wall_time
-from .train import NonFiniteLoss, accuracy, default_device, predict
+from .train import NonFiniteLoss, accuracy, cpu_threads, default_device, predict
 from .atomic import StorageError
 from . import domains  # noqa: F401  (registers the MNIST domains with kd.data)
 from . import groups  # noqa: F401  (registers notebook 55's group sets with kd.data)
@@ -33,6 +33,9 @@ from .parallel import Job, run_many, seed_noise
 from .verdicts import Combined, Comparison, Exact, Noise, combine, compare, equivalence, mcnemar, paired_bootstrap
 
 __version__ = "0.1.0"
+
+if __import__("os").environ.get("KD_THREADS"):      # a process told its thread count (kd.train.cpu_threads)
+    __import__("torch").set_num_threads(cpu_threads())
 
 if _STARTING:
     _signal.signal(_signal.SIGINT, _signal.default_int_handler)

@@ -7,8 +7,8 @@ stages before the runs built on them, and returns the Results in the order given
 - `workers=1` (and no `address`) trains one run after another in this process.
 - More workers run on Ray (https://docs.ray.io): a local Ray instance by default, each task
   with its share of this machine's cores as torch threads (two one-thread runs side by side
-  train about 25% more images a second in all than one two-thread run on a 2-core CPU:
-  `make bench`), or the cluster at `address` (Ray's own "auto" or "ray://host:port"), where
+  train 17% more images a second in all than one two-thread run while training, 8% more end
+  to end, on a 2-core float32 CPU: `make bench`), or the cluster at `address` (Ray's own "auto" or "ray://host:port"), where
   each task asks for one GPU when the cluster has GPUs. Ray schedules the tasks, retries one
   whose worker died (`max_retries`), and ships each finished run's files back to this
   process, which checks their sha256 and writes them into its own run cache: no shared file
@@ -78,10 +78,10 @@ def closure(configs) -> list[RunConfig]:
 def best_workers() -> int:
     """The worker count `make reproduce` and `python -m kd train` use by default: one per GPU
     where there are GPUs, else one per core on a machine of up to 4 cores and one per two
-    cores above that. Measured on 2 cores (`make bench`, side_by_side): two one-thread runs
-    train 25% more images a second in all than one two-thread run on a float32 (AVX2) CPU
-    (issue 26's KD ResNet-32 -> ResNet-8), and 2% more on an AVX512-bf16 CPU (four ResNet-8
-    runs of 2 epochs, Ray's start included): never fewer."""
+    cores above that. Measured on 2 cores (`make bench`, side_by_side: four ResNet-8 runs of
+    2 epochs): two one-thread runs train 17% more images a second in all than one two-thread
+    run while training and 8% more end to end (Ray's start included) on a float32 (AVX2) AMD
+    EPYC, and 2% more end to end on an AVX512-bf16 Xeon: never fewer."""
     import torch
     if torch.cuda.is_available():
         return torch.cuda.device_count()

@@ -56,6 +56,19 @@ def check_device(device: torch.device | str | None) -> torch.device:
     return d
 
 
+def cpu_threads() -> int:
+    """The torch threads kd's notebooks and processes train with on the CPU: KD_THREADS when it
+    is set (`make test` gives each of its two side-by-side lanes one thread, so that the two
+    never share a core: two two-thread processes on two cores each wait on the other's
+    threads, and ran several times slower), else every core."""
+    value = os.environ.get("KD_THREADS", "").strip()
+    if not value:
+        return os.cpu_count() or 1
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(f"KD_THREADS={value!r} must be a whole number >= 1 (torch threads), or unset for every core")
+    return int(value)
+
+
 def cpu_name() -> str:
     """The CPU's model name (/proc/cpuinfo on Linux, else what the platform reports)."""
     info = Path("/proc/cpuinfo")

@@ -6,9 +6,10 @@ import kd
 
 @pytest.fixture(autouse=True)
 def _isolated_runs(tmp_path, monkeypatch):
-    """Every test gets its own empty run cache; torch uses the machine's two cores."""
+    """Every test gets its own empty run cache; torch uses kd.cpu_threads() threads (every core,
+    or KD_THREADS: one, beside the notebooks' lane, under `make test`)."""
     monkeypatch.setenv("KD_RUNS", str(tmp_path / "runs"))
-    torch.set_num_threads(2)
+    torch.set_num_threads(kd.cpu_threads())
 
 
 @pytest.fixture(scope="session")

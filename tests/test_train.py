@@ -291,3 +291,21 @@ def test_adadelta_with_the_exp_schedule_is_the_mnist_examples_steplr(mnist):
     assert result.final_acc > 70.0
     with pytest.raises(ValueError, match="optimizer"):
         kd.TrainConfig(optimizer="rmsprop")
+
+
+def test_kd_threads_sets_the_thread_count_and_a_bad_value_is_refused_naming_it(monkeypatch):
+    import os
+    import subprocess
+    import sys
+    monkeypatch.delenv("KD_THREADS", raising=False)
+    assert kd.cpu_threads() == (os.cpu_count() or 1)
+    monkeypatch.setenv("KD_THREADS", "1")
+    assert kd.cpu_threads() == 1
+    for bad in ("x", "0", "-2", "1.5"):
+        monkeypatch.setenv("KD_THREADS", bad)
+        with pytest.raises(ValueError, match="KD_THREADS"):
+            kd.cpu_threads()
+    env = {**os.environ, "KD_THREADS": "1"}      # a process told one thread uses one from its import of kd
+    out = subprocess.run([sys.executable, "-c", "import torch; torch.set_num_threads(2); import kd; "
+                          "print(torch.get_num_threads())"], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "1"
