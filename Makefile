@@ -23,7 +23,9 @@ env: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	# --no-compile: Python compiles a module when it is first imported, not all of torch's and
+	# its CUDA packages' files at install time
+	$(PY) -m pip install --quiet --no-compile -e '.[dev]'
 	$(PY) -m pip install --quiet --no-deps torchattacks==3.5.1
 	$(PY) -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "Python (kd)" >/dev/null
 	touch $@

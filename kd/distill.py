@@ -112,14 +112,15 @@ class Distiller(nn.Module):
         logits = self.student(batch.images)
         return logits, {"ce": losses.cross_entropy(logits, batch.labels)}
 
-    @torch.compiler.disable
     @torch.no_grad()
     def track_fidelity(self, student_logits: torch.Tensor, teacher_logits: torch.Tensor) -> None:
         """Add a training batch to the epoch's fidelity sums, as Stanton et al.'s gnosis logs
         them while it distils (`distillation_epoch`: train_ts_agree, train_ts_kl): top-1
         agreement and KL(p_t || p_s) at T = 1 between the student's training-mode logits and
         the teacher's, on the batch as augmented. The sums stay on the device; the weights and
-        the losses are untouched. kd.fidelity measures the same in eval mode afterwards."""
+        the losses are untouched. kd.fidelity measures the same in eval mode afterwards. Not
+        compiled: kd.train.fit wraps it in torch.compiler.disable when it compiles a step (a
+        decorator here would import torch._dynamo, 2 s, in every process that imports kd)."""
         s, t = student_logits.detach().float(), teacher_logits.detach().float()
         log_t = torch.log_softmax(t, dim=1)
         kl = (log_t.exp() * (log_t - torch.log_softmax(s, dim=1))).sum(1).sum()

@@ -195,6 +195,8 @@ def fit(distiller: Distiller, train_loader: DeviceLoader, test_loader: DeviceLoa
         scheduler.load_state_dict(state["scheduler"])
         history = list(state["history"])
     precision = resolve_precision(cfg.precision, device)     # once, not in every step
+    if cfg.compile:           # the fidelity sums stay outside the graph (kd.distill.Distiller.track_fidelity)
+        distiller.track_fidelity = torch.compiler.disable(distiller.track_fidelity)
     step_fn = torch.compile(distiller.forward_train) if cfg.compile else distiller.forward_train
     bar = tqdm(total=cfg.epochs * steps, initial=len(history) * steps, disable=not progress,
                desc=desc, mininterval=2.0, unit="step", dynamic_ncols=True)
