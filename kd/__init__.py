@@ -1,4 +1,5 @@
 """kd: a thin, reproducible companion to five studies of knowledge distillation."""
+import os as _os
 import signal as _signal
 import sys as _sys
 
@@ -34,8 +35,9 @@ from .verdicts import Combined, Comparison, Exact, Noise, combine, compare, equi
 
 __version__ = "0.1.0"
 
-if __import__("os").environ.get("KD_THREADS"):      # a process told its thread count (kd.train.cpu_threads)
-    __import__("torch").set_num_threads(cpu_threads())
+if _os.environ.get("KD_THREADS"):      # a process told its thread count (kd.train.cpu_threads)
+    import torch as _torch
+    _torch.set_num_threads(cpu_threads())
 
 if _STARTING:
     _signal.signal(_signal.SIGINT, _signal.default_int_handler)
